@@ -1,0 +1,228 @@
+"""./fork: the one entry point of the fork. Run `./fork help` for the commands."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from forktool import pins as pins_mod
+from forktool import tree
+from forktool.errors import ForkError
+from forktool.git import Git
+from forktool.progress import say
+from forktool.workspace import Workspace
+
+
+def _label(args: argparse.Namespace, pins: pins_mod.Pins) -> str:
+    label: str = args.label if args.label is not None else pins.label
+    if label and not all(part.isalnum() for part in label.split(".")):
+        raise ForkError(
+            f"invalid local label {label!r}", "use letters, digits and dots, e.g. aip98 or acme.1"
+        )
+    return label
+
+
+def cmd_materialize(ws: Workspace, pins: pins_mod.Pins, args: argparse.Namespace) -> int:
+    head = tree.materialize(ws, pins, force=args.force, base_only=args.base_only)
+    say(f"materialized {ws.tree} at {head} ({len(tree.series(ws)) if not args.base_only else 0} patches)")
+    return 0
+
+
+def cmd_apply(ws: Workspace, pins: pins_mod.Pins, args: argparse.Namespace) -> int:
+    head = tree.reapply(ws, pins, force=args.force)
+    say(f"applied {len(tree.series(ws))} patches; HEAD {head}")
+    return 0
+
+
+def cmd_export(ws: Workspace, pins: pins_mod.Pins, args: argparse.Namespace) -> int:
+    if not tree.is_materialized(ws):
+        raise ForkError(f"{ws.tree} does not exist", "run ./fork materialize first")
+    changed = tree.export(ws)
+    say(f"exported; changed: {', '.join(changed)}" if changed else "exported; patches/ is unchanged")
+    return 0
+
+
+def cmd_status(ws: Workspace, pins: pins_mod.Pins, args: argparse.Namespace) -> int:
+    print("upstream base (upstream.toml):")
+    for d in pins.dists:
+        print(f"  {d.name:36} {d.version:8} {d.folder + '/':22} {'rebuilt' if d.rebuild else 'from PyPI'}")
+    patches = tree.series(ws)
+    print(f"series: {len(patches)} patches in patches/")
+    if not tree.is_materialized(ws):
+        for p in patches:
+            print(f"  [ ] {p.name}")
+        print("tree: not materialized (run ./fork materialize)")
+        return 0
+    applied = tree.applied_patches(ws)
+    for p in patches:
+        print(f"  [{'x' if applied[p.name] else ' '}] {p.name}")
+    git = Git(ws.tree)
+    print(f"tree: {ws.tree} base {git.out('rev-parse', tree.BASE_TAG)} HEAD {git.out('rev-parse', 'HEAD')}")
+    problems = tree.unexported(ws)
+    for problem in problems:
+        print(f"unexported: {problem}")
+    if not problems:
+        print("exported: the tree matches patches/")
+    return 0
+
+
+def cmd_wheels(ws: Workspace, pins: pins_mod.Pins, args: argparse.Namespace) -> int:
+    from forktool.wheels import build_series_wheels
+
+    built = build_series_wheels(ws, tree.ensure_tree(ws, pins), pins, _label(args, pins))
+    if not built:
+        say("the series touches no distribution: nothing to build")
+    for b in built:
+        print(b.wheel)
+    return 0
+
+
+def cmd_verify_base(ws: Workspace, pins: pins_mod.Pins, args: argparse.Namespace) -> int:
+    from forktool.wheels import verify_base
+
+    rows = verify_base(ws, tree.ensure_tree(ws, pins), pins)
+    print(f"{'distribution':36} {'rebuilt from base == PyPI wheel':32}")
+    for row in rows:
+        verdict = (
+            "identical" if row.identical else f"DIFFERS ({row.rebuilt_sha256[:12]} vs {row.pypi_sha256[:12]})"
+        )
+        print(f"{row.dist.wheel_filename:60} {verdict}")
+    bad = [r for r in rows if not r.identical]
+    if bad:
+        raise ForkError(f"{len(bad)} rebuilt wheel(s) differ from PyPI", "the base tree or the build changed")
+    say("base-rebuild gate passed: every unpatched wheel is byte-identical to PyPI's")
+    return 0
+
+
+def cmd_python(ws: Workspace, pins: pins_mod.Pins, args: argparse.Namespace) -> int:
+    from forktool.env import ensure_env
+
+    print(ensure_env(ws, pins, _label(args, pins), base=args.base))
+    return 0
+
+
+def cmd_lock(ws: Workspace, pins: pins_mod.Pins, args: argparse.Namespace) -> int:
+    from forktool.env import lock
+
+    lock(ws, pins)
+    say(f"wrote {ws.constraints.relative_to(ws.root)}")
+    return 0
+
+
+def cmd_run(ws: Workspace, pins: pins_mod.Pins, args: argparse.Namespace) -> int:
+    from forktool.env import ensure_env, run_in
+
+    python = ensure_env(ws, pins, _label(args, pins), base=args.base)
+    return run_in(python, args.argv)
+
+
+def cmd_test(ws: Workspace, pins: pins_mod.Pins, args: argparse.Namespace) -> int:
+    from forktool.testing import run_tests
+
+    return run_tests(ws, pins, _label(args, pins), args.pytest_args)
+
+
+def cmd_demo(ws: Workspace, pins: pins_mod.Pins, args: argparse.Namespace) -> int:
+    from forktool.demo import run_demo
+
+    return run_demo(ws, pins, _label(args, pins))
+
+
+def cmd_upstream_branch(ws: Workspace, pins: pins_mod.Pins, args: argparse.Namespace) -> int:
+    from forktool.upstream import apply_to_clone
+
+    result = apply_to_clone(Path(args.clone).resolve(), args.branch, args.onto, tree.series(ws))
+    for name in result.applied:
+        print(f"applied        {name}")
+    for name in result.needs_rebase:
+        print(f"needs rebase   {name}")
+    if result.needs_rebase:
+        raise ForkError(
+            f"{len(result.needs_rebase)} patch(es) need a manual rebase onto {args.onto}",
+            f"branch {args.branch} has the others; apply the rest with `git am -3` and resolve",
+        )
+    say(f"branch {args.branch} in {args.clone} has all {len(result.applied)} patches")
+    return 0
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, but a usage error is one line that says what to do."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        if "invalid choice" in message and "COMMAND" in message:
+            message = f"unknown command {message.split(chr(39))[1]!r}"
+        print(f"fork: error: {message} (run ./fork help for the commands)", file=sys.stderr)
+        raise SystemExit(2)
+
+
+def parser() -> argparse.ArgumentParser:
+    p = _Parser(prog="fork", description="The AIP-98 Airflow fork, kept as a patch series.")
+    sub = p.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+
+    def add(name: str, func: object, help: str) -> argparse.ArgumentParser:
+        sp = sub.add_parser(name, help=help, description=help)
+        sp.set_defaults(func=func)
+        return sp
+
+    def label_opt(sp: argparse.ArgumentParser) -> None:
+        sp.add_argument(
+            "--label", help="PEP 440 local label of the custom wheels (default from upstream.toml)"
+        )
+
+    sp = add(
+        "materialize", cmd_materialize, "create the upstream tree (./airflow): base commit plus the series"
+    )
+    sp.add_argument(
+        "--force", action="store_true", help="rebuild an existing tree (refused if it has unexported work)"
+    )
+    sp.add_argument("--base-only", action="store_true", help="stop at the base commit")
+    sp = add("apply", cmd_apply, "reset the tree to the base and apply patches/ again")
+    sp.add_argument("--force", action="store_true", help="drop unexported work in the tree")
+    add("export", cmd_export, "write the tree's commits to patches/ (byte-stable)")
+    add("status", cmd_status, "show the pins, the series and whether the tree is exported")
+    label_opt(add("wheels", cmd_wheels, "build custom wheels of the distributions the series touches"))
+    add("verify-base", cmd_verify_base, "prove that the unpatched base rebuilds into PyPI's exact wheels")
+    for name, func, help in (
+        ("python", cmd_python, "print the patched environment's interpreter path (building it if needed)"),
+        ("run", cmd_run, "run a command inside the patched environment"),
+    ):
+        sp = add(name, func, help)
+        label_opt(sp)
+        sp.add_argument("--base", action="store_true", help="the unpatched upstream environment instead")
+        if name == "run":
+            sp.add_argument("argv", nargs=argparse.REMAINDER, help="the command")
+    add("lock", cmd_lock, "re-resolve and pin the environments' third-party packages")
+    sp = add("test", cmd_test, "run all tests: the tool's, the series', the fork's integration tests")
+    label_opt(sp)
+    sp.add_argument("pytest_args", nargs=argparse.REMAINDER, help="extra pytest arguments (e.g. -k name)")
+    label_opt(add("demo", cmd_demo, "build the patched Airflow and run the demo DAG (SQLite, loopback)"))
+    sp = add(
+        "upstream-branch", cmd_upstream_branch, "apply the series to your apache/airflow clone as a branch"
+    )
+    sp.add_argument("clone", help="path of your apache/airflow clone")
+    sp.add_argument("--branch", default="aip98", help="branch to create (default aip98)")
+    sp.add_argument("--onto", default="HEAD", help="commit to branch from (default HEAD)")
+    sub.add_parser("help", help="show this help")
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = parser()
+    argv = sys.argv[1:] if argv is None else argv
+    if not argv or argv[0] in ("help", "-h", "--help"):
+        p.print_help()
+        return 0
+    try:
+        args = p.parse_args(argv)
+    except SystemExit as exit:
+        return int(exit.code or 0)
+    ws = Workspace.find()
+    try:
+        return int(args.func(ws, pins_mod.load(ws.pins_file), args))
+    except ForkError as err:
+        print(f"fork: error: {err}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("fork: interrupted", file=sys.stderr)
+        return 130

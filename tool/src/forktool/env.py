@@ -1,0 +1,128 @@
+"""The patched environment: apache-airflow-core from PyPI plus the custom wheels, pinned."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+from forktool.errors import ForkError
+from forktool.pins import Pins
+from forktool.progress import say
+from forktool.tree import ensure_tree
+from forktool.wheels import build_series_wheels, uv
+from forktool.workspace import Workspace
+
+STAMP = ".fork-env"
+
+
+def requirements(ws: Workspace, pins: Pins, wheels: dict[str, Path]) -> list[str]:
+    """Every pinned dist: its custom wheel when the series touches it, else the PyPI release."""
+    reqs = [str(wheels[d.name]) if d.name in wheels else f"{d.name}=={d.version}" for d in pins.dists]
+    if ws.requirements.exists():
+        reqs += ["-r", str(ws.requirements)]
+    if ws.constraints.exists():
+        reqs += ["-c", str(ws.constraints)]
+    return reqs
+
+
+def lock(ws: Workspace, pins: Pins) -> None:
+    """Resolve every third-party dependency once and pin it in requirements/constraints.txt."""
+    with tempfile.TemporaryDirectory() as tmp:
+        wanted = Path(tmp) / "requirements.in"
+        lines = [f"{d.name}=={d.version}" for d in pins.dists]
+        if ws.requirements.exists():
+            lines.append(f"-r {ws.requirements}")
+        wanted.write_text("\n".join(lines) + "\n")
+        out = Path(tmp) / "constraints.txt"
+        skip = [arg for d in pins.dists for arg in ("--no-emit-package", d.name)]
+        _uv(
+            "pip",
+            "compile",
+            "--quiet",
+            "--universal",
+            "--python-version",
+            "3.11",
+            "--no-header",
+            "--no-annotate",
+            *skip,
+            "-o",
+            str(out),
+            str(wanted),
+        )
+        header = "# Pins of every third-party package of the environments; regenerate with ./fork lock.\n"
+        ws.constraints.write_text(header + out.read_text())
+
+
+def python_of(venv: Path) -> Path:
+    return venv / ("Scripts/python.exe" if os.name == "nt" else "bin/python")
+
+
+def ensure_env(ws: Workspace, pins: Pins, label: str, base: bool = False) -> Path:
+    """Return the interpreter of the environment, creating or updating it when its inputs changed.
+
+    With base=True the environment holds the unpatched upstream releases only (for side-by-side runs).
+    """
+    wheels: dict[str, Path] = {}
+    if not base:
+        git = ensure_tree(ws, pins)
+        wheels = {b.dist.name: b.wheel for b in build_series_wheels(ws, git, pins, label)}
+    venv = ws.venv("upstream-base" if base else label)
+    reqs = requirements(ws, pins, wheels)
+    digest = hashlib.sha256("\n".join(reqs).encode())
+    for path in [*wheels.values(), ws.requirements, ws.constraints]:
+        if path.exists():
+            digest.update(path.read_bytes())
+    stamp = venv / STAMP
+    python = python_of(venv)
+    if python.exists() and stamp.exists() and stamp.read_text() == digest.hexdigest():
+        return python
+    say(f"creating environment {venv.relative_to(ws.root)} (first time: a few minutes)")
+    _uv("venv", "--quiet", "--allow-existing", "--python", sys.executable, str(venv))
+    _uv("pip", "install", "--python", str(python), *_reinstall(pins), *reqs)
+    stamp.write_text(digest.hexdigest())
+    return python
+
+
+def _reinstall(pins: Pins) -> list[str]:
+    args = []
+    for dist in pins.rebuildable:
+        args += ["--reinstall-package", dist.name]
+    return args
+
+
+def _uv(*args: str) -> None:
+    proc = subprocess.run([uv(), *args], stdout=sys.stderr)
+    if proc.returncode != 0:
+        raise ForkError(
+            f"uv {args[0]} {args[1] if len(args) > 1 else ''} failed (exit {proc.returncode})",
+            "see the output above",
+        )
+
+
+def env_vars(python: Path) -> dict[str, str]:
+    """The environment for running commands inside the venv."""
+    bin_dir = str(python.parent)
+    env = dict(
+        os.environ,
+        VIRTUAL_ENV=str(python.parent.parent),
+        PATH=bin_dir + os.pathsep + os.environ.get("PATH", ""),
+    )
+    env.pop("PYTHONHOME", None)
+    return env
+
+
+def run_in(
+    python: Path, argv: list[str], cwd: Path | None = None, extra: dict[str, str] | None = None
+) -> int:
+    if not argv:
+        raise ForkError("no command given", "e.g. ./fork run airflow version")
+    env = env_vars(python)
+    env.update(extra or {})
+    try:
+        return subprocess.run(argv, cwd=cwd, env=env).returncode
+    except FileNotFoundError:
+        raise ForkError(f"command not found in the environment: {argv[0]}") from None

@@ -1,0 +1,93 @@
+"""Errors are one line that says what to do, with a non-zero exit; stdout stays machine-readable."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+from conftest import REPO
+
+
+def test_unknown_command(fork_cli, empty_workspace):
+    proc = fork_cli(empty_workspace, "frobnicate")
+    assert proc.returncode == 2
+    assert proc.stderr.strip().splitlines() == [
+        "fork: error: unknown command 'frobnicate' (run ./fork help for the commands)"
+    ]
+
+
+def test_export_without_tree(fork_cli, empty_workspace):
+    proc = fork_cli(empty_workspace, "export")
+    assert proc.returncode == 2
+    assert (
+        proc.stderr.strip()
+        == f"fork: error: {empty_workspace.tree} does not exist (run ./fork materialize first)"
+    )
+
+
+def test_tampered_pin(fork_cli, empty_workspace, tmp_path: Path):
+    """A pin that does not match the cached (or downloaded) sdist is refused with a one-line error."""
+    text = (empty_workspace.pins_file).read_text()
+    good = "d9a1c7785684a215df3927b028a44b2b6927dacebd54c0d281b5906febc3efef"
+    (empty_workspace.pins_file).write_text(text.replace(good, "f" * 64))
+    proc = fork_cli(empty_workspace, "materialize")
+    assert proc.returncode == 2
+    error = [line for line in proc.stderr.splitlines() if line.startswith("fork: error:")]
+    assert len(error) == 1 and "corrupt or has been tampered with" in error[0]
+    assert not empty_workspace.tree.exists(), "nothing is half-written"
+    assert not list(empty_workspace.state.glob("tree-*"))
+
+
+def test_patch_that_does_not_apply(fork_cli, workspace):
+    (workspace.patches / "0001-bad.patch").write_text(
+        "From 0000000000000000000000000000000000000000 Mon Sep 17 00:00:00 2001\n"
+        "From: Someone <someone@example.com>\nDate: Mon, 1 Jan 2026 00:00:00 +0000\n"
+        "Subject: [PATCH] Bad\n\n---\n"
+        "diff --git a/task-sdk/README.md b/task-sdk/README.md\n"
+        "--- a/task-sdk/README.md\n+++ b/task-sdk/README.md\n"
+        "@@ -1,1 +1,1 @@\n-this line is not in the file\n+replacement\n"
+    )
+    (workspace.patches / "series").write_text("0001-bad.patch\n")
+    proc = fork_cli(workspace, "apply")
+    assert proc.returncode == 2
+    error = proc.stderr.strip().splitlines()[-1]
+    assert error.startswith("fork: error: patch 0001-bad.patch does not apply: task-sdk/README.md")
+    assert "am --continue" in error
+
+
+def test_missing_git(tmp_path: Path):
+    """The bootstrap refuses to run without git, in one line."""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    for tool in ("bash", "dirname"):
+        found = shutil.which(tool)
+        assert found
+        (bin_dir / tool).symlink_to(found)
+    (bin_dir / "python3").symlink_to(os.path.realpath(sys.executable))
+    proc = subprocess.run(
+        ["bash", str(REPO / "fork"), "status"],
+        env={"PATH": str(bin_dir), "HOME": os.environ.get("HOME", "/")},
+        capture_output=True,
+        text=True,
+    )
+    assert proc.returncode == 2
+    assert (
+        proc.stderr.strip()
+        == "fork: error: git is not installed or not on PATH (install git 2.30 or newer and run again)"
+    )
+
+
+def test_status_reports_unexported(fork_cli, workspace):
+    from helpers import commit_sample_change
+
+    commit_sample_change(workspace.tree)
+    proc = fork_cli(workspace, "status")
+    assert proc.returncode == 0
+    assert "unexported: commits not in patches/: 0001-Add-a-sample-change.patch" in proc.stdout
+    assert fork_cli(workspace, "export").returncode == 0
+    proc = fork_cli(workspace, "status")
+    assert "[x] 0001-Add-a-sample-change.patch" in proc.stdout
+    assert "unexported:" not in proc.stdout
