@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from forktool.airflow_stack import AirflowStack
 
 REPO = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
@@ -30,3 +31,16 @@ def airflow_env(airflow_home: Path) -> dict[str, str]:
     )
     subprocess.run([str(BIN / "airflow"), "db", "migrate"], env=env, check=True, capture_output=True)
     return env
+
+
+@pytest.fixture(scope="session")
+def stack(tmp_path_factory: pytest.TempPathFactory):
+    """A real Airflow (SQLite, api-server on 127.0.0.1, LocalExecutor) running tests/dags."""
+    airflow = AirflowStack(
+        home=tmp_path_factory.mktemp("stack-home"),
+        dags_folder=REPO / "tests" / "dags",
+        plugins_folder=REPO / "tests" / "plugins",
+    )
+    airflow.start()
+    yield airflow
+    airflow.stop()

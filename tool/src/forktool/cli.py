@@ -129,6 +129,12 @@ def cmd_demo(ws: Workspace, pins: pins_mod.Pins, args: argparse.Namespace) -> in
     return run_demo(ws, pins, _label(args, pins))
 
 
+def cmd_bench(ws: Workspace, pins: pins_mod.Pins, args: argparse.Namespace) -> int:
+    from forktool import bench
+
+    return bench.task_overhead(ws, pins, _label(args, pins), args.runs)
+
+
 def cmd_upstream_branch(ws: Workspace, pins: pins_mod.Pins, args: argparse.Namespace) -> int:
     from forktool.upstream import apply_to_clone
 
@@ -197,6 +203,10 @@ def parser() -> argparse.ArgumentParser:
     label_opt(sp)
     sp.add_argument("pytest_args", nargs=argparse.REMAINDER, help="extra pytest arguments (e.g. -k name)")
     label_opt(add("demo", cmd_demo, "build the patched Airflow and run the demo DAG (SQLite, loopback)"))
+    sp = add("bench", cmd_bench, "benchmarks, fork vs unpatched base side by side in one run")
+    sp.add_argument("name", choices=["task-overhead"], help="task-overhead: async vs sync no-op task")
+    sp.add_argument("--runs", type=int, default=5, help="measured rounds (median is printed)")
+    label_opt(sp)
     sp = add(
         "upstream-branch", cmd_upstream_branch, "apply the series to your apache/airflow clone as a branch"
     )

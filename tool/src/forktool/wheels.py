@@ -39,12 +39,14 @@ def touched_dists(git: Git, pins: Pins) -> list[Dist]:
     for dist in pins.dists:
         uses_shared = any(any((git.repo / dist.folder).glob(f"**/_shared/{name}")) for name in shared)
         if any(dist.owns(p) for p in paths) or uses_shared:
-            if not dist.rebuild:
-                raise ForkError(
-                    f"the series changes {dist.name}, which the fork installs from PyPI (rebuild = false)",
-                    "move the change to a distribution the fork rebuilds",
+            if dist.rebuild:
+                result.append(dist)
+            else:
+                changed = [p for p in paths if dist.owns(p)]
+                say(
+                    f"note: the series changes {dist.name} ({', '.join(changed)}), which the fork installs "
+                    "from PyPI: those changes are for upstream and not in the custom build"
                 )
-            result.append(dist)
     return result
 
 

@@ -1,0 +1,173 @@
+"""A real, embedded Airflow for the fork's integration tests and benchmarks.
+
+SQLite metadata database, an ``airflow api-server`` on 127.0.0.1 serving the execution API, and
+``dag.test(use_executor=True)`` with the LocalExecutor, so that tasks run the way they do in
+production: in a forked task process under the Task SDK supervisor (plain ``dag.test()`` runs them
+in-process and hides signal, fork and timeout behaviour).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from dataclasses import dataclass, field
+from pathlib import Path
+
+RUN_DAG = """
+import json, sys, time
+from airflow.dag_processing.dagbag import DagBag
+dag = DagBag(dag_folder=sys.argv[1]).get_dag(sys.argv[2])
+conf = json.loads(sys.argv[3])
+started = time.monotonic()
+run = dag.test(use_executor=True, run_conf=conf or None)
+tis, durations = {}, {}
+for ti in run.get_task_instances():
+    key = ti.task_id if ti.map_index < 0 else f"{ti.task_id}[{ti.map_index}]"
+    tis[key] = ti.state
+    durations[key] = ti.duration
+print("DAGRUN-RESULT " + json.dumps({"run_id": run.run_id, "state": run.state, "tis": tis,
+      "durations": durations, "seconds": time.monotonic() - started}))
+"""
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@dataclass
+class DagRunResult:
+    run_id: str
+    state: str
+    tis: dict[str, str]
+    durations: dict[str, float | None]
+    seconds: float
+    output: str
+
+
+@dataclass
+class AirflowStack:
+    home: Path
+    dags_folder: Path
+    plugins_folder: Path | None = None
+    python: Path = field(default_factory=lambda: Path(sys.executable))
+    port: int = field(default_factory=free_port)
+    extra_env: dict[str, str] = field(default_factory=dict)
+    _api: subprocess.Popen[bytes] | None = None
+
+    @property
+    def env(self) -> dict[str, str]:
+        env = dict(
+            os.environ,
+            AIRFLOW_HOME=str(self.home),
+            AIRFLOW__CORE__DAGS_FOLDER=str(self.dags_folder),
+            AIRFLOW__CORE__LOAD_EXAMPLES="False",
+            AIRFLOW__CORE__EXECUTOR="LocalExecutor",
+            AIRFLOW__CORE__PARALLELISM="4",
+            AIRFLOW__CORE__EXECUTION_API_SERVER_URL=f"http://127.0.0.1:{self.port}/execution/",
+            AIRFLOW__API__HOST="127.0.0.1",
+            AIRFLOW__API__PORT=str(self.port),
+            PATH=f"{self.python.parent}{os.pathsep}{os.environ.get('PATH', '')}",
+        )
+        if self.plugins_folder:
+            env["AIRFLOW__CORE__PLUGINS_FOLDER"] = str(self.plugins_folder)
+        secret_file = self.home / "jwt-secret"
+        if not secret_file.exists():
+            self.home.mkdir(parents=True, exist_ok=True)
+            secret_file.write_text(secrets.token_hex(32))
+        env["AIRFLOW__API_AUTH__JWT_SECRET"] = secret_file.read_text()
+        env.update(self.extra_env)
+        return env
+
+    def airflow(self, *args: str, timeout: float = 300) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [str(self.python.parent / "airflow"), *args],
+            env=self.env,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+        )
+
+    def start(self) -> AirflowStack:
+        migrate = self.airflow("db", "migrate")
+        if migrate.returncode != 0:
+            raise RuntimeError(
+                f"airflow db migrate failed:\n{migrate.stdout[-2000:]}{migrate.stderr[-2000:]}"
+            )
+        log = (self.home / "api-server.log").open("wb")
+        self._api = subprocess.Popen(
+            [
+                str(self.python.parent / "airflow"),
+                "api-server",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(self.port),
+            ],
+            env=self.env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            if self._api.poll() is not None:
+                raise RuntimeError(f"api-server exited; see {self.home / 'api-server.log'}")
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{self.port}/api/v2/version", timeout=2):
+                    return self
+            except OSError:
+                time.sleep(0.5)
+        raise RuntimeError(f"api-server did not answer in 120 s; see {self.home / 'api-server.log'}")
+
+    def stop(self) -> None:
+        if self._api and self._api.poll() is None:
+            os.killpg(self._api.pid, signal.SIGTERM)
+            try:
+                self._api.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                os.killpg(self._api.pid, signal.SIGKILL)
+        self._api = None
+
+    def run_dag(
+        self,
+        dag_id: str,
+        conf: dict[str, object] | None = None,
+        env: dict[str, str] | None = None,
+        timeout: float = 300,
+    ) -> DagRunResult:
+        """Run one DAG run through the LocalExecutor and the real supervisor; wait for it to finish.
+
+        `env` is added to the environment of this run only (its task processes inherit it).
+        """
+        proc = subprocess.run(
+            [str(self.python), "-c", RUN_DAG, str(self.dags_folder), dag_id, json.dumps(conf or {})],
+            env={**self.env, **(env or {})},
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+        )
+        output = proc.stdout + proc.stderr
+        for line in proc.stdout.splitlines():
+            if line.startswith("DAGRUN-RESULT "):
+                return DagRunResult(output=output, **json.loads(line.removeprefix("DAGRUN-RESULT ")))
+        raise RuntimeError(f"dag.test of {dag_id} gave no result (exit {proc.returncode}):\n{output[-4000:]}")
+
+    def task_log(self, dag_id: str, run_id: str, task_id: str, attempt: int = 1) -> str:
+        path = (
+            self.home
+            / "logs"
+            / f"dag_id={dag_id}"
+            / f"run_id={run_id}"
+            / f"task_id={task_id}"
+            / f"attempt={attempt}.log"
+        )
+        return path.read_text()

@@ -1,0 +1,56 @@
+"""Benchmarks that measure the fork and the unpatched base side by side, in one run."""
+
+from __future__ import annotations
+
+import statistics
+import tempfile
+from pathlib import Path
+
+from forktool.airflow_stack import AirflowStack
+from forktool.env import ensure_env
+from forktool.errors import ForkError
+from forktool.pins import Pins
+from forktool.progress import say
+from forktool.workspace import Workspace
+
+
+def task_overhead(ws: Workspace, pins: Pins, label: str, runs: int) -> int:
+    """Median duration of a sync and an async no-op task instance through the real supervisor."""
+    pythons = {
+        "upstream base": ensure_env(ws, pins, label, base=True),
+        f"fork (+{label})": ensure_env(ws, pins, label),
+    }
+    samples: dict[str, dict[str, list[float]]] = {
+        name: {"sync_noop": [], "async_noop": []} for name in pythons
+    }
+    with tempfile.TemporaryDirectory(prefix="bench-", dir=ws.state) as tmp:
+        stacks = {
+            name: AirflowStack(
+                home=Path(tmp) / f"home-{i}", dags_folder=ws.root / "bench" / "dags", python=python
+            )
+            for i, (name, python) in enumerate(pythons.items())
+        }
+        try:
+            for name, stack in stacks.items():
+                say(f"starting Airflow for {name}")
+                stack.start()
+            for run in range(runs + 1):  # the first round warms caches and is not counted
+                for name, stack in stacks.items():
+                    result = stack.run_dag("noop_overhead")
+                    if result.state != "success":
+                        raise ForkError(f"benchmark DAG failed on {name}: {result.tis}", f"see {stack.home}")
+                    if run:
+                        for task_id, seconds in result.durations.items():
+                            samples[name][task_id].append(float(seconds or 0.0))
+                say(f"round {run}/{runs} done" + (" (warm-up)" if not run else ""))
+        finally:
+            for stack in stacks.values():
+                stack.stop()
+    print(f"\nTask instance duration, median of {runs} runs (ti.duration: task runner start to finish)")
+    print(f"{'':22} {'sync no-op':>12} {'async no-op':>12} {'async - sync':>13} {'async / sync':>13}")
+    for name, by_task in samples.items():
+        sync, async_ = statistics.median(by_task["sync_noop"]), statistics.median(by_task["async_noop"])
+        print(
+            f"{name:22} {sync * 1000:>10.1f}ms {async_ * 1000:>10.1f}ms {(async_ - sync) * 1000:>+11.1f}ms {async_ / sync:>12.2f}x"
+        )
+    return 0
