@@ -47,10 +47,11 @@ def task_overhead(ws: Workspace, pins: Pins, label: str, runs: int) -> int:
             for stack in stacks.values():
                 stack.stop()
     print(f"\nTask instance duration, median of {runs} runs (ti.duration: task runner start to finish)")
-    print(f"{'':22} {'sync no-op':>12} {'async no-op':>12} {'async - sync':>13} {'async / sync':>13}")
+    print(f"{'':20} {'sync no-op':>12} {'async no-op':>12} {'async - sync':>13} {'async / sync':>13}")
     for name, by_task in samples.items():
         sync, async_ = statistics.median(by_task["sync_noop"]), statistics.median(by_task["async_noop"])
-        print(
-            f"{name:22} {sync * 1000:>10.1f}ms {async_ * 1000:>10.1f}ms {(async_ - sync) * 1000:>+11.1f}ms {async_ / sync:>12.2f}x"
-        )
+        delta_ms = (async_ - sync) * 1000
+        ratio = async_ / sync
+        cells = f"{sync * 1000:>10.1f}ms {async_ * 1000:>10.1f}ms {delta_ms:>+11.1f}ms {ratio:>12.2f}x"
+        print(f"{name:20} {cells}")
     return 0
