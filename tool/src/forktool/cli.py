@@ -130,9 +130,28 @@ def cmd_demo(ws: Workspace, pins: pins_mod.Pins, args: argparse.Namespace) -> in
 
 
 def cmd_bench(ws: Workspace, pins: pins_mod.Pins, args: argparse.Namespace) -> int:
+    if args.name == "sftp":
+        from forktool import bench_sftp
+
+        contenders = tuple(args.contenders.split(",")) if args.contenders else bench_sftp.DEFAULT_CONTENDERS
+        opts = bench_sftp.Options(
+            files=args.files,
+            rounds=args.rounds,
+            seed=args.seed,
+            chart=Path(args.chart).resolve() if args.chart else None,
+            contenders=contenders,
+            mapped=args.mapped,
+        )
+        return bench_sftp.run(ws, pins, _label(args, pins), opts)
     from forktool import bench
 
     return bench.task_overhead(ws, pins, _label(args, pins), args.runs)
+
+
+def cmd_upstream_tests(ws: Workspace, pins: pins_mod.Pins, args: argparse.Namespace) -> int:
+    from forktool.upstream_suites import run_upstream_suites
+
+    return run_upstream_suites(ws, pins, _label(args, pins), args.suite or None)
 
 
 def cmd_upstream_branch(ws: Workspace, pins: pins_mod.Pins, args: argparse.Namespace) -> int:
@@ -203,9 +222,36 @@ def parser() -> argparse.ArgumentParser:
     label_opt(sp)
     sp.add_argument("pytest_args", nargs=argparse.REMAINDER, help="extra pytest arguments (e.g. -k name)")
     label_opt(add("demo", cmd_demo, "build the patched Airflow and run the demo DAG (SQLite, loopback)"))
+    sp = add(
+        "upstream-tests", cmd_upstream_tests, "run upstream's test suites on the base and the patched build"
+    )
+    sp.add_argument(
+        "suite", nargs="*", help="task-sdk, standard, sftp, ssh (default: those the series touches)"
+    )
+    label_opt(sp)
     sp = add("bench", cmd_bench, "benchmarks, fork vs unpatched base side by side in one run")
-    sp.add_argument("name", choices=["task-overhead"], help="task-overhead: async vs sync no-op task")
-    sp.add_argument("--runs", type=int, default=5, help="measured rounds (median is printed)")
+    sp.add_argument(
+        "name",
+        choices=["task-overhead", "sftp"],
+        help="task-overhead: async vs sync no-op task; sftp: bulk SFTP downloads vs OpenSSH's sftp",
+    )
+    sp.add_argument("--runs", type=int, default=5, help="task-overhead: measured rounds (median is printed)")
+    sp.add_argument("--files", type=int, default=17000, help="sftp: files in the seeded data set")
+    sp.add_argument("--rounds", type=int, default=2, help="sftp: rounds, order alternating (best is shown)")
+    sp.add_argument("--seed", type=int, default=98, help="sftp: seed of the data set")
+    sp.add_argument("--chart", help="sftp: PNG to write (default .fork/bench/sftp.png; JSON beside it)")
+    sp.add_argument(
+        "--contenders",
+        help="sftp: comma-separated subset of openssh, base-sync, base-pool, fork-pool-1, fork-pool-2, "
+        "fork-files-2 (default: all but fork-files-2)",
+    )
+    sp.add_argument(
+        "--mapped",
+        type=int,
+        default=0,
+        metavar="N",
+        help="sftp: also time a mapped SFTPOperator over N files, one task instance each (default 0: off)",
+    )
     label_opt(sp)
     sp = add(
         "upstream-branch", cmd_upstream_branch, "apply the series to your apache/airflow clone as a branch"

@@ -24,6 +24,8 @@ def requirements(ws: Workspace, pins: Pins, wheels: dict[str, Path]) -> list[str
     reqs = [str(wheels[d.name]) if d.name in wheels else f"{d.name}=={d.version}" for d in pins.dists]
     if ws.requirements.exists():
         reqs += ["-r", str(ws.requirements)]
+    if ws.devel_common.exists():
+        reqs += ["-e", str(ws.devel_common)]
     if ws.constraints.exists():
         reqs += ["-c", str(ws.constraints)]
     return reqs
@@ -36,9 +38,12 @@ def lock(ws: Workspace, pins: Pins) -> None:
         lines = [f"{d.name}=={d.version}" for d in pins.dists]
         if ws.requirements.exists():
             lines.append(f"-r {ws.requirements}")
+        if ws.devel_common.exists():
+            lines.append(f"-e {ws.devel_common}")
         wanted.write_text("\n".join(lines) + "\n")
         out = Path(tmp) / "constraints.txt"
         skip = [arg for d in pins.dists for arg in ("--no-emit-package", d.name)]
+        skip += ["--no-emit-package", "airflow-fork-devel-common"]
         _uv(
             "pip",
             "compile",
@@ -73,7 +78,7 @@ def ensure_env(ws: Workspace, pins: Pins, label: str, base: bool = False) -> Pat
     venv = ws.venv("upstream-base" if base else label)
     reqs = requirements(ws, pins, wheels)
     digest = hashlib.sha256("\n".join(reqs).encode())
-    for path in [*wheels.values(), ws.requirements, ws.constraints]:
+    for path in [*wheels.values(), ws.requirements, ws.constraints, ws.devel_common / "pyproject.toml"]:
         if path.exists():
             digest.update(path.read_bytes())
     stamp = venv / STAMP

@@ -35,19 +35,12 @@ def touched_dists(git: Git, pins: Pins) -> list[Dist]:
     """The distributions whose files (or shared libraries they include) the series changes."""
     paths = touched_paths(git)
     shared = {p.split("/")[1] for p in paths if p.startswith("shared/")}
-    result = []
-    for dist in pins.dists:
-        uses_shared = any(any((git.repo / dist.folder).glob(f"**/_shared/{name}")) for name in shared)
-        if any(dist.owns(p) for p in paths) or uses_shared:
-            if dist.rebuild:
-                result.append(dist)
-            else:
-                changed = [p for p in paths if dist.owns(p)]
-                say(
-                    f"note: the series changes {dist.name} ({', '.join(changed)}), which the fork installs "
-                    "from PyPI: those changes are for upstream and not in the custom build"
-                )
-    return result
+    return [
+        dist
+        for dist in pins.dists
+        if any(dist.owns(p) for p in paths)
+        or any(any((git.repo / dist.folder).glob(f"**/_shared/{name}")) for name in shared)
+    ]
 
 
 def build_copy(git: Git, rev: str, dist: Dist, dest: Path) -> Path:
@@ -107,6 +100,13 @@ def build_series_wheels(ws: Workspace, git: Git, pins: Pins, label: str) -> list
     )
     results = []
     for dist in touched_dists(git, pins):
+        if not dist.rebuild:
+            changed = [p for p in touched_paths(git) if dist.owns(p)]
+            say(
+                f"note: the series changes {dist.name} ({', '.join(changed)}), which the fork installs "
+                "from PyPI: those changes are for upstream and not in the custom build"
+            )
+            continue
         key = git.out("rev-parse", f"HEAD:{dist.folder}") + "/" + git.out("rev-parse", "HEAD:shared")
         cached = manifest.get(dist.name, {})
         wheel = out / cached.get("wheel", "-")

@@ -51,6 +51,16 @@ class Workspace:
         return self.root / "requirements" / "test.txt"
 
     @property
+    def devel_common(self) -> Path:
+        """The fork's tests_common package for upstream's test suites (test environments only)."""
+        return self.root / "devel-common"
+
+    @property
+    def known_failures(self) -> Path:
+        """Upstream tests that fail on the unpatched base, each with its reason."""
+        return self.devel_common / "known-failures.txt"
+
+    @property
     def constraints(self) -> Path:
         """Pins of all third-party packages (./fork lock writes it)."""
         return self.root / "requirements" / "constraints.txt"

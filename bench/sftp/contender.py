@@ -1,0 +1,129 @@
+"""One contender of `./fork bench sftp`, run as a subprocess by the interpreter of the environment under test.
+
+    python contender.py NAME --src REMOTE_DIR --dest LOCAL_DIR --list FILE_LIST [--pool-size N]
+
+Prints one JSON line {"name", "files", "seconds", "cpu"}: the transfer only (connection set-up
+included; interpreter start-up and imports excluded). FILE_LIST holds one path per line, relative to
+REMOTE_DIR; the directory contenders (the fork's get_directory) list the tree themselves, as a user would.
+The connection is AIRFLOW_CONN_SFTP_BENCH.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import importlib
+import json
+import logging
+import os
+import sys
+import time
+from collections.abc import Callable
+
+CONN_ID = "sftp_bench"
+
+
+def _pairs(args: argparse.Namespace) -> list[tuple[str, str]]:
+    with open(args.list) as f:
+        rels = [line.strip() for line in f if line.strip()]
+    pairs = [(f"{args.src}/{rel}", os.path.join(args.dest, rel)) for rel in rels]
+    for folder in {os.path.dirname(local) for _, local in pairs}:
+        os.makedirs(folder, exist_ok=True)
+    return pairs
+
+
+def base_sync(args: argparse.Namespace) -> int:
+    """SFTPHook (paramiko): one connection, one file after the other."""
+    from airflow.providers.sftp.hooks.sftp import SFTPHook
+
+    pairs = _pairs(args)
+    hook = SFTPHook(ssh_conn_id=CONN_ID)
+    with hook.get_managed_conn():
+        for remote, local in pairs:
+            hook.retrieve_file(remote, local)
+    return len(pairs)
+
+
+def base_pool(args: argparse.Namespace) -> int:
+    """SFTPHookAsync + SFTPClientPool: one task per file, each leasing a client for sftp.get()."""
+    from airflow.providers.sftp.pools.sftp import SFTPClientPool
+
+    pairs = _pairs(args)
+
+    async def main() -> None:
+        pool = SFTPClientPool(CONN_ID, pool_size=args.pool_size)
+
+        async def one(remote: str, local: str) -> None:
+            async with pool.get_sftp_client() as sftp:
+                await sftp.get(remote, local)
+
+        await asyncio.gather(*(one(remote, local) for remote, local in pairs))
+        await pool.close()
+
+    asyncio.run(main())
+    return len(pairs)
+
+
+def fork_pool(args: argparse.Namespace) -> int:
+    """The fork's bulk transfer: get_directory lists the tree, then pipelines the downloads."""
+    from airflow.providers.sftp.pools import transfer
+    from airflow.providers.sftp.pools.sftp import SFTPClientPool
+
+    async def main() -> int:
+        pool = SFTPClientPool(CONN_ID, pool_size=args.pool_size)
+        result = await transfer.get_directory(pool, args.src, args.dest)
+        await pool.close()
+        return len(result.files)
+
+    return asyncio.run(main())
+
+
+def fork_files(args: argparse.Namespace) -> int:
+    """The fork's bulk transfer given the explicit file list (sizes unknown: one fstat per file)."""
+    from airflow.providers.sftp.pools import transfer
+    from airflow.providers.sftp.pools.sftp import SFTPClientPool
+
+    pairs = _pairs(args)
+
+    async def main() -> int:
+        pool = SFTPClientPool(CONN_ID, pool_size=args.pool_size)
+        result = await transfer.get_files(pool, pairs)
+        await pool.close()
+        return len(result.files)
+
+    return asyncio.run(main())
+
+
+CONTENDERS: dict[str, Callable[[argparse.Namespace], int]] = {
+    "base-sync": base_sync,
+    "base-pool": base_pool,
+    "fork-pool": fork_pool,
+    "fork-files": fork_files,
+}
+
+
+def main() -> None:
+    p = argparse.ArgumentParser()
+    p.add_argument("name", choices=sorted(CONTENDERS))
+    p.add_argument("--src", required=True)
+    p.add_argument("--dest", required=True)
+    p.add_argument("--list", required=True)
+    p.add_argument("--pool-size", type=int, default=None)
+    args = p.parse_args()
+    os.makedirs(args.dest, exist_ok=True)
+    # Tasks log at INFO into a file: the same here, so logging costs what it costs in a task.
+    logging.basicConfig(level="INFO", filename=args.dest + ".log", force=True)
+    modules = ["airflow.providers.sftp.hooks.sftp", "airflow.providers.sftp.pools.sftp"]
+    if args.name.startswith("fork"):
+        modules.append("airflow.providers.sftp.pools.transfer")
+    for module in modules:  # imports are not what is measured
+        importlib.import_module(module)
+    t0, c0 = time.perf_counter(), time.process_time()
+    files = CONTENDERS[args.name](args)
+    seconds, cpu = time.perf_counter() - t0, time.process_time() - c0
+    print(json.dumps({"name": args.name, "files": files, "seconds": seconds, "cpu": cpu}), flush=True)
+    sys.exit(0)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,415 @@
+"""./fork bench sftp: bulk SFTP downloads from a private loopback sshd, side by side in one run.
+
+Contenders: OpenSSH's `sftp` (the reference), upstream's SFTPHook and SFTPHookAsync + SFTPClientPool
+in the unpatched base environment, and the fork's pool (get_directory) in the patched environment.
+Each runs as its own process into a fresh directory (on tmpfs when there is room), every downloaded
+file's SHA-256 is checked, and the table reports files/s, ratios and client CPU per file.
+"""
+
+from __future__ import annotations
+
+import getpass
+import hashlib
+import json
+import os
+import random
+import shutil
+import statistics
+import subprocess
+import tempfile
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from forktool.airflow_stack import AirflowStack, free_port
+from forktool.env import ensure_env, env_vars
+from forktool.errors import ForkError
+from forktool.pins import Pins
+from forktool.progress import say
+from forktool.sshd import Sshd
+from forktool.workspace import Workspace
+
+DEFAULT_FILES = 17_000
+DEFAULT_SEED = 98
+FILES_PER_DIR = 1000
+CONN_ID = "sftp_bench"
+_WORDS = ("alpha", "bravo", "charlie", "delta", "echo", "foxtrot", "golf", "hotel", "india")
+
+
+@dataclass(frozen=True)
+class Contender:
+    name: str
+    label: str
+    env: str  # "openssh", "base" (unpatched environment) or "fork" (patched environment)
+    argv: tuple[str, ...] = ()  # arguments of bench/sftp/contender.py
+
+
+CONTENDERS = (
+    Contender("openssh", "OpenSSH sftp get -r (1 conn)", "openssh"),
+    Contender("base-sync", "upstream SFTPHook (paramiko, 1 conn)", "base", ("base-sync",)),
+    Contender("base-pool", "upstream SFTPHookAsync+SFTPClientPool", "base", ("base-pool",)),
+    Contender("fork-pool-1", "fork pool get_directory (1 conn)", "fork", ("fork-pool", "--pool-size", "1")),
+    Contender("fork-pool-2", "fork pool get_directory (2 conns)", "fork", ("fork-pool", "--pool-size", "2")),
+    Contender(
+        "fork-files-2", "fork pool get_files list (2 conns)", "fork", ("fork-files", "--pool-size", "2")
+    ),
+)
+DEFAULT_CONTENDERS = ("openssh", "base-sync", "base-pool", "fork-pool-1", "fork-pool-2")
+
+
+@dataclass(frozen=True)
+class Options:
+    files: int = DEFAULT_FILES
+    rounds: int = 1
+    seed: int = DEFAULT_SEED
+    chart: Path | None = None
+    contenders: tuple[str, ...] = DEFAULT_CONTENDERS
+    timeout: float = 1800
+    mapped: int = 0  # files of the mapped SFTPOperator run (0: skip it)
+
+
+@dataclass
+class Sample:
+    seconds: float
+    cpu: float
+    bad: int = 0
+
+
+@dataclass
+class Row:
+    name: str
+    label: str
+    env: str
+    files_s: float  # best of rounds
+    median_files_s: float
+    cpu_ms_per_file: float  # client CPU of the best round
+    vs_openssh: float | None
+    vs_upstream_pool: float | None
+    bad: int  # over all rounds
+    samples: list[Sample]
+
+
+@dataclass
+class MappedRow:
+    """Mapped SFTPOperator, one task instance per file, through the real supervisor (LocalExecutor)."""
+
+    label: str
+    files: int
+    wall_s_per_file: float  # whole DAG run / files, AIRFLOW__CORE__PARALLELISM=4
+    median_ti_s: float  # median duration of one mapped task instance
+    bad: int
+
+
+def _xml_doc(rng: random.Random, idx: int, size: int) -> bytes:
+    head = f'<?xml version="1.0" encoding="UTF-8"?>\n<batch id="{idx}" seed="{rng.getrandbits(32)}">\n'
+    parts = [head]
+    length = len(head)
+    record = 0
+    while length < size - 20:
+        line = (
+            f'  <record n="{record}" amount="{rng.randint(0, 10**9)}" tag="{rng.choice(_WORDS)}">'
+            f"{rng.getrandbits(64):016x}{rng.choice(_WORDS)}</record>\n"
+        )
+        parts.append(line)
+        length += len(line)
+        record += 1
+    parts.append("</batch>\n")
+    return "".join(parts).encode()[: max(size, 64)]
+
+
+def generate_dataset(root: Path, files: int, seed: int) -> dict[str, str]:
+    """The seeded data set under `root` ({relative path: sha256}): `files` XML files of 2-20 KB.
+
+    Deterministic for (files, seed); a data set whose manifest (`root`.json) matches is reused as is.
+    """
+    manifest = root.with_name(root.name + ".json")
+    if manifest.exists():
+        data = json.loads(manifest.read_text())
+        if data.get("files") == files and data.get("seed") == seed:
+            sums: dict[str, str] = data["sha256"]
+            return sums
+    manifest.unlink(missing_ok=True)
+    shutil.rmtree(root, ignore_errors=True)
+    rng = random.Random(seed)
+    sums = {}
+    for i in range(files):
+        rel = f"d{i // FILES_PER_DIR:03d}/f{i:06d}.xml"
+        path = root / rel
+        path.parent.mkdir(parents=True, exist_ok=True)
+        body = _xml_doc(rng, i, rng.randint(2 * 1024, 20 * 1024))
+        path.write_bytes(body)
+        sums[rel] = hashlib.sha256(body).hexdigest()
+    manifest.write_text(json.dumps({"files": files, "seed": seed, "sha256": sums}))  # last: marks it complete
+    return sums
+
+
+def verify(root: Path, sums: dict[str, str]) -> int:
+    """How many expected files are missing or differ, plus unexpected files (e.g. partial downloads)."""
+    bad = 0
+    for rel, digest in sums.items():
+        try:
+            if hashlib.sha256((root / rel).read_bytes()).hexdigest() != digest:
+                bad += 1
+        except OSError:
+            bad += 1
+    found = {os.path.relpath(os.path.join(d, n), root) for d, _, names in os.walk(root) for n in names}
+    return bad + len(found - sums.keys())
+
+
+def _openssh(sshd: Sshd, src: Path, dest: Path, timeout: float) -> tuple[Sample, Path]:
+    dest.mkdir(parents=True)
+    batch = dest.with_suffix(".batch")
+    batch.write_text(f"lcd {dest}\nget -r {src}\n")
+    known_hosts = sshd.user_home() / ".ssh" / "known_hosts"
+    argv = ["sftp", "-q", "-b", str(batch), "-P", str(sshd.port), "-i", str(sshd.client_key)]
+    argv += ["-o", f"UserKnownHostsFile={known_hosts}", "-o", "BatchMode=yes", f"{sshd.user}@127.0.0.1"]
+    t0 = time.perf_counter()
+    with dest.with_suffix(".stderr").open("wb") as err:
+        proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=err)
+        deadline = time.monotonic() + timeout
+        while (waited := os.wait4(proc.pid, os.WNOHANG))[0] == 0:
+            if time.monotonic() > deadline:
+                proc.kill()
+                raise ForkError(f"OpenSSH sftp took longer than {timeout:.0f} s", f"see {err.name}")
+            time.sleep(0.01)
+    seconds = time.perf_counter() - t0
+    _, status, usage = waited
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    if proc.returncode:
+        raise ForkError(f"OpenSSH sftp failed (exit {proc.returncode})", f"see {err.name}")
+    # The rusage of a reaped process includes its reaped children: sftp's ssh transport.
+    return Sample(seconds, usage.ru_utime + usage.ru_stime), dest / src.name
+
+
+def _python(python: Path, env: dict[str, str], script: Path, argv: list[str], timeout: float) -> Sample:
+    dest = Path(argv[argv.index("--dest") + 1])
+    with dest.with_suffix(".stderr").open("w") as err:
+        proc = subprocess.run(
+            [str(python), str(script), *argv],
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=err,
+            text=True,
+            timeout=timeout,
+        )
+    if proc.returncode:
+        raise ForkError(f"{argv[0]} failed (exit {proc.returncode})", f"see {err.name}")
+    result = json.loads(proc.stdout.strip().splitlines()[-1])
+    if result["files"] != len(Path(argv[argv.index("--list") + 1]).read_text().split()):
+        raise ForkError(f"{argv[0]} reported {result['files']} files transferred", f"see {err.name}")
+    return Sample(float(result["seconds"]), float(result["cpu"]))
+
+
+def _scratch_root(ws: Workspace, need: int) -> Path:
+    """tmpfs keeps disk noise out of the figures; fall back to .fork/ when it is missing or small."""
+    shm = Path("/dev/shm")
+    if shm.is_dir() and os.access(shm, os.W_OK):
+        stat = os.statvfs(shm)
+        if stat.f_bavail * stat.f_frsize > 3 * need:
+            return shm
+    ws.state.mkdir(parents=True, exist_ok=True)
+    return ws.state
+
+
+@dataclass
+class _Bench:
+    """Runs one contender at a time against the server, into a fresh directory under `out`."""
+
+    ws: Workspace
+    sshd: Sshd
+    data: Path
+    sums: dict[str, str]
+    out: Path
+    pythons: dict[str, Path]
+    timeout: float
+
+    def measure(self, c: Contender) -> Sample:
+        """One download of the whole data set, verified file by file; no connection may stay open."""
+        dest = self.out / c.name
+        shutil.rmtree(dest, ignore_errors=True)
+        if c.env == "openssh":
+            sample, root = _openssh(self.sshd, self.data, dest, self.timeout)
+        else:
+            listing = self.out / "files.txt"
+            if not listing.exists():
+                listing.write_text("\n".join(sorted(self.sums)) + "\n")
+            home = self.out / "airflow-home"
+            home.mkdir(exist_ok=True)
+            env = env_vars(self.pythons[c.env])
+            env.update(
+                AIRFLOW_CONN_SFTP_BENCH=self.sshd.airflow_connection(),
+                AIRFLOW_HOME=str(home),
+                AIRFLOW__CORE__LOAD_EXAMPLES="False",
+            )
+            argv = [*c.argv, "--src", str(self.data), "--dest", str(dest), "--list", str(listing)]
+            script = self.ws.root / "bench" / "sftp" / "contender.py"
+            sample, root = _python(self.pythons[c.env], env, script, argv, self.timeout), dest
+        sample.bad = verify(root, self.sums)
+        shutil.rmtree(dest, ignore_errors=True)
+        if left := self.sshd.wait_connections(0, timeout=10):
+            raise ForkError(f"{c.name} left {left} SSH connection(s) open on the server")
+        return sample
+
+
+def run(ws: Workspace, pins: Pins, label: str, opts: Options) -> int:
+    """Run the benchmark, print the table, write the JSON and the chart; fail on any checksum mismatch."""
+    by_name = {c.name: c for c in CONTENDERS}
+    unknown = [name for name in opts.contenders if name not in by_name]
+    if unknown:
+        raise ForkError(f"unknown contender(s): {', '.join(unknown)}", f"choose from {', '.join(by_name)}")
+    contenders = [by_name[name] for name in opts.contenders]
+    if opts.files < 1 or opts.rounds < 1:
+        raise ForkError("--files and --rounds must be at least 1")
+    pythons = {"fork": ensure_env(ws, pins, label)}
+    if opts.mapped or any(c.env == "base" for c in contenders):
+        pythons["base"] = ensure_env(ws, pins, label, base=True)
+
+    data = ws.state / "bench-data" / f"sftp-{opts.files}-seed{opts.seed}"
+    say(f"data set: {opts.files} files, seed {opts.seed} ({data.relative_to(ws.root)})")
+    sums = generate_dataset(data, opts.files, opts.seed)
+    size = sum((data / rel).stat().st_size for rel in sums)
+
+    sshd = Sshd(ws.state / "bench-sshd", free_port(), getpass.getuser())
+    sshd.stop()  # a server left behind by an interrupted run
+    samples: dict[str, list[Sample]] = {c.name: [] for c in contenders}
+    with tempfile.TemporaryDirectory(prefix="fork-bench-sftp-", dir=_scratch_root(ws, size)) as tmp:
+        say(f"starting sshd on 127.0.0.1:{sshd.port}")
+        sshd.start()
+        try:
+            bench = _Bench(ws, sshd, data.resolve(), sums, Path(tmp), pythons, opts.timeout)
+            for rnd in range(opts.rounds):
+                for c in contenders if rnd % 2 == 0 else contenders[::-1]:  # alternate: no order bias
+                    sample = bench.measure(c)
+                    samples[c.name].append(sample)
+                    rate = len(sums) / sample.seconds
+                    say(
+                        f"round {rnd + 1}/{opts.rounds} {c.name:13} {rate:7.0f} files/s "
+                        f"{sample.seconds:7.2f} s  cpu {sample.cpu:6.2f} s  bad {sample.bad}"
+                    )
+            mapped = (
+                _mapped(ws, sshd, data.resolve(), sums, pythons, Path(tmp), opts.mapped)
+                if opts.mapped
+                else []
+            )
+        finally:
+            sshd.kill_connections()
+            sshd.stop()
+
+    rows = _rows(contenders, samples, len(sums))
+    _print_table(rows, len(sums), size, opts.rounds)
+    _print_mapped(mapped)
+    chart = opts.chart or ws.state / "bench" / "sftp.png"
+    chart.parent.mkdir(parents=True, exist_ok=True)
+    results = chart.with_suffix(".json")
+    results.write_text(
+        json.dumps(
+            {
+                "files": len(sums),
+                "bytes": size,
+                "seed": opts.seed,
+                "rounds": opts.rounds,
+                "rows": [asdict(r) for r in rows],
+                "mapped_operator": [asdict(r) for r in mapped],
+            },
+            indent=1,
+        )
+        + "\n"
+    )
+    drawn = subprocess.run(
+        [str(pythons["fork"]), str(ws.root / "bench" / "sftp" / "chart.py"), str(results), str(chart)],
+        env=env_vars(pythons["fork"]),
+    )
+    if drawn.returncode:
+        raise ForkError(
+            "drawing the chart failed", "see the output above (matplotlib: requirements/test.txt)"
+        )
+    print(f"\nresults: {results}\nchart:   {chart}")
+    bad = sum(r.bad for r in rows) + sum(r.bad for r in mapped)
+    if bad:
+        raise ForkError(
+            f"{bad} downloaded file(s) were missing, corrupt or unexpected", "see the table above"
+        )
+    return 0
+
+
+def _mapped(
+    ws: Workspace, sshd: Sshd, data: Path, sums: dict[str, str], pythons: dict[str, Path], out: Path, n: int
+) -> list[MappedRow]:
+    """The first `n` files through a mapped SFTPOperator, upstream base then the fork."""
+    files = sorted(sums)[:n]
+    rows = []
+    for env, label in (("base", "upstream base"), ("fork", "fork")):
+        stack = AirflowStack(
+            home=out / f"stack-{env}",
+            dags_folder=ws.root / "bench" / "sftp" / "dags",
+            python=pythons[env],
+            extra_env={"AIRFLOW_CONN_SFTP_BENCH": sshd.airflow_connection()},
+        )
+        dest = out / f"mapped-{env}"
+        say(f"mapped SFTPOperator over {n} files: starting Airflow ({label})")
+        try:
+            stack.start()
+            conf: dict[str, object] = {"src": str(data), "dest": str(dest), "files": files}
+            result = stack.run_dag("sftp_mapped", conf=conf, timeout=300 + 10 * n)
+        finally:
+            stack.stop()
+        if result.state != "success":
+            raise ForkError(
+                f"the mapped SFTPOperator run failed on {label}: {result.tis}", f"see {stack.home}"
+            )
+        durations = [float(d or 0.0) for key, d in result.durations.items() if key.startswith("get[")]
+        bad = verify(dest, {rel: sums[rel] for rel in files})
+        rows.append(MappedRow(label, n, result.seconds / n, statistics.median(durations), bad))
+        say(f"mapped SFTPOperator ({label}): {result.seconds / n:.3f} s/file, bad {bad}")
+        shutil.rmtree(dest, ignore_errors=True)
+    return rows
+
+
+def _print_mapped(rows: list[MappedRow]) -> None:
+    if not rows:
+        return
+    print(f"\nMapped SFTPOperator, one task instance per file ({rows[0].files} files, parallelism 4)")
+    print(f"{'':40} {'wall s/file':>11} {'median TI s':>11} {'bad':>4}")
+    for r in rows:
+        print(f"{r.label:40} {r.wall_s_per_file:11.3f} {r.median_ti_s:11.3f} {r.bad:4d}")
+
+
+def _rows(contenders: list[Contender], samples: dict[str, list[Sample]], files: int) -> list[Row]:
+    best = {c.name: min(samples[c.name], key=lambda s: s.seconds) for c in contenders}
+    reference = files / best["openssh"].seconds if "openssh" in best else None
+    upstream = files / best["base-pool"].seconds if "base-pool" in best else None
+    rows = []
+    for c in contenders:
+        rate = files / best[c.name].seconds
+        rows.append(
+            Row(
+                name=c.name,
+                label=c.label,
+                env=c.env,
+                files_s=rate,
+                median_files_s=statistics.median(files / s.seconds for s in samples[c.name]),
+                cpu_ms_per_file=1000 * best[c.name].cpu / files,
+                vs_openssh=rate / reference if reference else None,
+                vs_upstream_pool=rate / upstream if upstream else None,
+                bad=sum(s.bad for s in samples[c.name]),
+                samples=samples[c.name],
+            )
+        )
+    return rows
+
+
+def _print_table(rows: list[Row], files: int, size: int, rounds: int) -> None:
+    def ratio(value: float | None) -> str:
+        return "-" if value is None else f"{value:.2f}x"
+
+    print(
+        f"\nSFTP download of {files} files ({size / 1e6:.0f} MB) from 127.0.0.1, best of {rounds} round(s); "
+        f"load average {os.getloadavg()[0]:.2f}"
+    )
+    head = f"{'contender':40} {'files/s':>8} {'median':>8} {'vs OpenSSH':>10} {'vs up.pool':>10}"
+    print(f"{head} {'cpu ms/file':>11} {'bad':>4}")
+    for r in rows:
+        print(
+            f"{r.label:40} {r.files_s:8.0f} {r.median_files_s:8.0f} {ratio(r.vs_openssh):>10} "
+            f"{ratio(r.vs_upstream_pool):>10} {r.cpu_ms_per_file:11.3f} {r.bad:4d}"
+        )

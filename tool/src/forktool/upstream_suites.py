@@ -1,0 +1,234 @@
+"""Upstream's own test suites, run against the unpatched base and the patched build in one run.
+
+Each suite runs from its distribution's folder of a tree (the base commit's worktree for the base, the
+materialized tree for the patched build) in that tree's environment, with the fork's tests_common
+(devel-common/) and per-test timeouts. Outcomes are compared test by test: the patched build may not
+fail a test that passes on the base.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from forktool.env import ensure_env, env_vars
+from forktool.errors import ForkError
+from forktool.git import Git
+from forktool.pins import Pins
+from forktool.progress import say
+from forktool.sshd import Sshd
+from forktool.tree import BASE_TAG, ensure_tree
+from forktool.wheels import touched_dists
+from forktool.workspace import Workspace
+
+COMMON_ARGS = [
+    "-p",
+    "no:cacheprovider",
+    "-p",
+    "forktool.pytest_outcomes",
+    "--timeout=60",
+    "--continue-on-collection-errors",
+    "-o",
+    "asyncio_default_fixture_loop_scope=function",
+    "-q",
+    "--no-header",
+    "-p",
+    "no:randomly",
+]
+PROVIDER_ARGS = ["--asyncio-mode=strict", "-p", "no:legacypath", "--disable-warnings"]
+
+
+@dataclass(frozen=True)
+class Suite:
+    name: str
+    folder: str
+    args: tuple[str, ...]
+    needs_sshd: bool = False
+
+
+SUITES = (
+    # task-sdk's pyproject addopts are replaced: they ask for plugins this environment does not have.
+    Suite(
+        "task-sdk",
+        "task-sdk",
+        ("-o", "addopts=--asyncio-mode=strict -p no:legacypath --disable-warnings", "-n", "2"),
+    ),
+    Suite("standard", "providers/standard", tuple(PROVIDER_ARGS)),
+    Suite("sftp", "providers/sftp", tuple(PROVIDER_ARGS), needs_sshd=True),
+    Suite("ssh", "providers/ssh", tuple(PROVIDER_ARGS), needs_sshd=True),
+)
+
+
+@dataclass
+class Outcomes:
+    by_test: dict[str, str] = field(default_factory=dict)
+
+    def count(self, outcome: str) -> int:
+        return sum(1 for o in self.by_test.values() if o == outcome)
+
+    @property
+    def collected(self) -> int:
+        return sum(1 for o in self.by_test.values() if o != "collection-error")
+
+    def failing(self) -> set[str]:
+        return {t for t, o in self.by_test.items() if o in ("failed", "error", "collection-error")}
+
+
+def known_failures(ws: Workspace) -> dict[str, str]:
+    known = {}
+    if ws.known_failures.exists():
+        for line in ws.known_failures.read_text().splitlines():
+            nodeid, _, reason = line.partition("  # ")
+            if nodeid.strip() and not nodeid.startswith("#"):
+                known[nodeid.strip()] = reason.strip()
+    return known
+
+
+def base_worktree(ws: Workspace, git: Git) -> Path:
+    path = ws.state / "base-tree"
+    base = git.out("rev-parse", BASE_TAG)
+    if path.exists() and (path / ".git").exists() and Git(path).out("rev-parse", "HEAD") == base:
+        return path
+    git.run("worktree", "prune")
+    if path.exists():
+        git.run("worktree", "remove", "--force", str(path), check=False)
+    git.run("worktree", "add", "--detach", "--force", str(path), BASE_TAG)
+    return path
+
+
+def selected_suites(git: Git, pins: Pins, names: list[str] | None) -> list[Suite]:
+    if names:
+        unknown = set(names) - {s.name for s in SUITES}
+        if unknown:
+            raise ForkError(
+                f"unknown suite(s) {', '.join(sorted(unknown))}",
+                f"known: {', '.join(s.name for s in SUITES)}",
+            )
+        return [s for s in SUITES if s.name in names]
+    folders = {d.folder for d in touched_dists(git, pins)}
+    return [s for s in SUITES if s.folder in folders]
+
+
+def run_suite(
+    ws: Workspace,
+    suite: Suite,
+    variant: str,
+    tree: Path,
+    python: Path,
+    sshd: Sshd | None,
+    only: list[str] | None = None,
+) -> Outcomes:
+    """Run the suite (or `only` these test ids, one process, for a rerun) and read every test's outcome."""
+    out_dir = ws.state / "upstream-tests" / variant
+    out_dir.mkdir(parents=True, exist_ok=True)
+    name = f"{suite.name}-rerun" if only else suite.name
+    outcomes_file, log = out_dir / f"{name}.jsonl", out_dir / f"{name}.log"
+    outcomes_file.unlink(missing_ok=True)
+    home = out_dir / f"airflow-home-{suite.name}"
+    env = env_vars(python)
+    env.update(
+        AIRFLOW_HOME=str(home),
+        AIRFLOW_SOURCES=str(tree),
+        DEFAULT_BRANCH="fork",  # upstream's main-branch-only tests need monorepo files the sdists lack
+        FORK_OUTCOMES=str(outcomes_file),
+        PYTHONPATH=os.pathsep.join(filter(None, [str(ws.root / "tool" / "src"), env.get("PYTHONPATH")])),
+    )
+    if sshd:
+        env["HOME"] = str(sshd.user_home())
+    what = f"rerun of {len(only)} test(s)" if only else "suite"
+    say(f"{variant}: {suite.name} {what} (log: {log})")
+    args = [*only] if only else ["tests"]
+    options = [a for a in suite.args if a not in ("-n", "2")] if only else list(suite.args)
+    with log.open("w") as out:
+        subprocess.run(
+            [str(python), "-m", "pytest", *args, *COMMON_ARGS, *options],
+            cwd=tree / suite.folder,
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+    if not outcomes_file.exists():
+        tail = log.read_text(errors="replace").strip().splitlines()[-5:]
+        raise ForkError(f"the {variant} {suite.name} suite did not run: {' | '.join(tail)}", f"see {log}")
+    result = Outcomes()
+    for line in outcomes_file.read_text().splitlines():
+        record = json.loads(line)
+        result.by_test[record["nodeid"]] = record["outcome"]
+    return result
+
+
+def run_upstream_suites(ws: Workspace, pins: Pins, label: str, names: list[str] | None = None) -> int:
+    git = ensure_tree(ws, pins)
+    suites = selected_suites(git, pins, names)
+    if not suites:
+        say("the series touches no distribution with an upstream suite: nothing to run")
+        return 0
+    trees = {"base": base_worktree(ws, git), "patched": ws.tree}
+    pythons = {"base": ensure_env(ws, pins, label, base=True), "patched": ensure_env(ws, pins, label)}
+    sshd = None
+    if any(s.needs_sshd for s in suites):
+        if os.geteuid() != 0:
+            raise ForkError(
+                "the sftp and ssh suites need an sshd on 127.0.0.1:22", "run as root (as CI does)"
+            )
+        sshd = Sshd(ws.state / "sshd-22", 22, "root").start()
+    known = known_failures(ws)
+    results: dict[str, dict[str, Outcomes]] = {}
+    flaky: list[str] = []
+    try:
+        for suite in suites:
+            server = sshd if suite.needs_sshd else None
+            outcomes = {
+                variant: run_suite(ws, suite, variant, trees[variant], pythons[variant], server)
+                for variant in ("base", "patched")
+            }
+            suspects = sorted(regressions(outcomes["base"], outcomes["patched"]))
+            if suspects:
+                # A test that fails once on the patched build but passes when run again is flaky,
+                # not broken by the series: it is reported, and the run goes on.
+                again = run_suite(
+                    ws, suite, "patched", trees["patched"], pythons["patched"], server, suspects
+                )
+                for test in suspects:
+                    if again.by_test.get(test) == "passed":
+                        outcomes["patched"].by_test[test] = "passed"
+                        flaky.append(f"{suite.name}: {test}")
+            results[suite.name] = outcomes
+    finally:
+        if sshd:
+            sshd.stop()
+    for test in flaky:
+        print(f"flaky: {test} failed on the patched build, then passed when run again")
+    return report(results, known)
+
+
+def regressions(base: Outcomes, patched: Outcomes) -> set[str]:
+    """Tests that pass on the base and fail (or error) on the patched build."""
+    return {t for t, o in base.by_test.items() if o == "passed"} & patched.failing()
+
+
+def report(results: dict[str, dict[str, Outcomes]], known: dict[str, str]) -> int:
+    columns = ("collected", "passed", "failed", "errors", "skipped")
+    print(f"\n{'suite':10} {'tree':8} " + " ".join(f"{c:>9}" for c in columns) + f" {'pass %':>7}")
+    broken: list[str] = []
+    for name, variants in results.items():
+        for variant, o in variants.items():
+            errors = o.count("error") + o.count("collection-error")
+            rate = 100 * o.count("passed") / o.collected if o.collected else 0.0
+            counts = (o.collected, o.count("passed"), o.count("failed"), errors, o.count("skipped"))
+            print(f"{name:10} {variant:8} " + " ".join(f"{c:>9}" for c in counts) + f" {rate:>6.1f}%")
+        base, patched = variants["base"], variants["patched"]
+        broken += sorted(f"{name}: {t} ({patched.by_test[t]})" for t in regressions(base, patched))
+        unlisted = sorted(base.failing() - set(known))
+        for test in unlisted:
+            print(f"note: {name}: {test} fails on the base but is not in devel-common/known-failures.txt")
+        fixed = sorted(set(known) & base.failing() & {t for t, o in patched.by_test.items() if o == "passed"})
+        for test in fixed:
+            print(f"fixed by the series: {name}: {test}")
+    print(f"\n{len(broken)} test(s) pass on the base and fail on the patched build")
+    for line in broken:
+        print(f"  REGRESSION {line}")
+    return 1 if broken else 0
