@@ -200,7 +200,7 @@ def _python(python: Path, env: dict[str, str], script: Path, argv: list[str], ti
     return Sample(float(result["seconds"]), float(result["cpu"]))
 
 
-def _scratch_root(ws: Workspace, need: int) -> Path:
+def scratch_root(ws: Workspace, need: int) -> Path:
     """tmpfs keeps disk noise out of the figures; fall back to .fork/ when it is missing or small."""
     shm = Path("/dev/shm")
     if shm.is_dir() and os.access(shm, os.W_OK):
@@ -251,6 +251,14 @@ class _Bench:
         return sample
 
 
+def measure_contender(
+    ws: Workspace, sshd: Sshd, data: Path, sums: dict[str, str], out: Path, python: Path, name: str
+) -> Sample:
+    """One verified download of the data set by one Python contender (e.g. "base-pool" for upstream's)."""
+    contender = next(c for c in CONTENDERS if c.name == name)
+    return _Bench(ws, sshd, data.resolve(), sums, out, {contender.env: python}, 900).measure(contender)
+
+
 def run(ws: Workspace, pins: Pins, label: str, opts: Options) -> int:
     """Run the benchmark, print the table, write the JSON and the chart; fail on any checksum mismatch."""
     by_name = {c.name: c for c in CONTENDERS}
@@ -272,7 +280,7 @@ def run(ws: Workspace, pins: Pins, label: str, opts: Options) -> int:
     sshd = Sshd(ws.state / "bench-sshd", free_port(), getpass.getuser())
     sshd.stop()  # a server left behind by an interrupted run
     samples: dict[str, list[Sample]] = {c.name: [] for c in contenders}
-    with tempfile.TemporaryDirectory(prefix="fork-bench-sftp-", dir=_scratch_root(ws, size)) as tmp:
+    with tempfile.TemporaryDirectory(prefix="fork-bench-sftp-", dir=scratch_root(ws, size)) as tmp:
         say(f"starting sshd on 127.0.0.1:{sshd.port}")
         sshd.start()
         try:

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import getpass
+import json
+import shutil
 import subprocess
+import tempfile
 from pathlib import Path
 
 from forktool.env import ensure_env, env_vars
@@ -12,6 +16,9 @@ from forktool.progress import say
 from forktool.workspace import Workspace
 
 DEMO_DAG = "aip98_demo"
+SFTP_DAG = "aip98_sftp_demo"
+SFTP_FILES = 17_000
+SFTP_SEED = 17
 
 
 def airflow_env(python: Path, home: Path, dags: Path) -> dict[str, str]:
@@ -48,4 +55,51 @@ def run_demo(ws: Workspace, pins: Pins, label: str) -> int:
         if line.startswith("fetched "):
             print(line)
     say(f"full log: {log}")
-    return subprocess.run([str(python), str(ws.root / "demo" / "show_run.py"), DEMO_DAG], env=env).returncode
+    shown = subprocess.run([str(python), str(ws.root / "demo" / "show_run.py"), DEMO_DAG], env=env).returncode
+    return shown or sftp_scenario(ws, pins, label, python, env, airflow)
+
+
+def sftp_scenario(
+    ws: Workspace, pins: Pins, label: str, python: Path, env: dict[str, str], airflow: str
+) -> int:
+    """The seed's scenario: 17,000 XML files from a loopback sshd, downloaded by one async task through
+    the fork's pool under real Airflow, checked, and compared with upstream's async hook and pool."""
+    from forktool import bench_sftp
+    from forktool.airflow_stack import free_port
+    from forktool.sshd import Sshd
+
+    data = ws.state / "bench-data" / f"sftp-{SFTP_FILES}-seed{SFTP_SEED}"
+    say(f"generating the data set: {SFTP_FILES} XML files of 2-20 KB (cached in {data})")
+    sums = bench_sftp.generate_dataset(data, SFTP_FILES, SFTP_SEED)
+    sshd = Sshd(ws.state / "demo" / "sshd", free_port(), getpass.getuser()).start()
+    out = Path(tempfile.mkdtemp(prefix="aip98-sftp-demo-", dir=bench_sftp.scratch_root(ws, 250_000_000)))
+    try:
+        env = dict(env, AIRFLOW_CONN_SFTP_DEMO=sshd.airflow_connection())
+        conf = json.dumps({"remote_dir": str(data), "local_dir": str(out / "fork")})
+        log = ws.state / "demo" / "airflow-home" / "sftp-dags-test.log"
+        argv = [airflow, "dags", "test", SFTP_DAG, "-c", conf]
+        _step(f"running `airflow dags test {SFTP_DAG}` (loopback sshd)", argv, env, log)
+        line = next(
+            (ln for ln in log.read_text(errors="replace").splitlines() if ln.startswith("downloaded ")), ""
+        )
+        bad = bench_sftp.verify(out / "fork", sums)
+        if bad:
+            raise ForkError(f"{bad} downloaded file(s) do not match their checksum", f"see {log}")
+        print(f"fork:     {line} (every checksum verified)")
+        say(
+            "the same download with upstream's SFTPHookAsync and SFTPClientPool, in the unpatched environment"
+        )
+        base_python = ensure_env(ws, pins, label, base=True)
+        upstream = bench_sftp.measure_contender(ws, sshd, data, sums, out, base_python, "base-pool")
+        if upstream.bad:
+            raise ForkError(
+                f"upstream's pool delivered {upstream.bad} file(s) that do not match their checksum"
+            )
+        print(f"upstream: downloaded {len(sums)} files in {upstream.seconds:.1f}s (every checksum verified)")
+        fork_seconds = float(line.rsplit(" in ", 1)[1].rstrip("s")) if " in " in line else 0.0
+        if fork_seconds:
+            print(f"the fork's pool: {upstream.seconds / fork_seconds:.1f}x upstream's speed on this machine")
+        return 0
+    finally:
+        sshd.stop()
+        shutil.rmtree(out, ignore_errors=True)
