@@ -4,11 +4,15 @@ from __future__ import annotations
 
 import os
 import shutil
+import socket
 import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 from conftest import REPO
+from forktool.errors import ForkError
+from forktool.sshd import Sshd
 
 
 def test_unknown_command(fork_cli, empty_workspace):
@@ -91,3 +95,12 @@ def test_status_reports_unexported(fork_cli, workspace):
     proc = fork_cli(workspace, "status")
     assert "[x] 0001-Add-a-sample-change.patch" in proc.stdout
     assert "unexported:" not in proc.stdout
+
+
+def test_sshd_refuses_a_port_in_use(tmp_path: Path):
+    """A port another server holds is an error, not a silent connection to the wrong server."""
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        with pytest.raises(ForkError, match="already in use by another process"):
+            Sshd(tmp_path / "sshd", busy.getsockname()[1], "root").start()

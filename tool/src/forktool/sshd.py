@@ -78,6 +78,12 @@ class Sshd:
         ensure_openssh()
         if self.pid():
             return self
+        with socket.socket() as probe:
+            if probe.connect_ex(("127.0.0.1", self.port)) == 0:
+                raise ForkError(
+                    f"127.0.0.1:{self.port} is already in use by another process",
+                    "stop that server (e.g. another sshd) or choose another port",
+                )
         self.home.mkdir(parents=True, exist_ok=True)
         host_key = self.home / "host_ed25519"
         for key, kind in (
