@@ -103,7 +103,7 @@ async def test_server_idle_timeout_drops_sessions(idle_server: Server) -> None:
     pool = SFTPClientPool(idle_server.conn_id, pool_size=1)
     async with pool.get_sftp_client() as sftp:
         assert await sftp.isdir("/")
-    await asyncio.sleep(2.5)  # the server closes the idle SFTP session (ChannelTimeout session:*=1)
+    await asyncio.sleep(4)  # the server closes the idle SFTP session (ChannelTimeout session:*=1)
     for _ in range(3):
         async with pool.get_sftp_client() as sftp:
             assert await sftp.isdir("/")

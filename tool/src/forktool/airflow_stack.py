@@ -148,15 +148,23 @@ class AirflowStack:
 
         `env` is added to the environment of this run only (its task processes inherit it).
         """
-        proc = subprocess.run(
+        # Its own session: on a timeout the executor's workers and task processes are killed too.
+        proc = subprocess.Popen(
             [str(self.python), "-c", RUN_DAG, str(self.dags_folder), dag_id, json.dumps(conf or {})],
             env={**self.env, **(env or {})},
-            capture_output=True,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
             text=True,
-            timeout=timeout,
+            start_new_session=True,
         )
-        output = proc.stdout + proc.stderr
-        for line in proc.stdout.splitlines():
+        try:
+            stdout, stderr = proc.communicate(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.communicate()
+            raise
+        output = stdout + stderr
+        for line in stdout.splitlines():
             if line.startswith("DAGRUN-RESULT "):
                 return DagRunResult(output=output, **json.loads(line.removeprefix("DAGRUN-RESULT ")))
         raise RuntimeError(f"dag.test of {dag_id} gave no result (exit {proc.returncode}):\n{output[-4000:]}")

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import statistics
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 
 from forktool.airflow_stack import AirflowStack
@@ -14,14 +16,12 @@ from forktool.progress import say
 from forktool.workspace import Workspace
 
 
-def task_overhead(ws: Workspace, pins: Pins, label: str, runs: int) -> int:
-    """Median duration of a sync and an async no-op task instance through the real supervisor."""
+@contextlib.contextmanager
+def stacks_side_by_side(ws: Workspace, pins: Pins, label: str) -> Iterator[dict[str, AirflowStack]]:
+    """A started embedded Airflow running bench/dags for the unpatched base and one for the fork."""
     pythons = {
         "upstream base": ensure_env(ws, pins, label, base=True),
         f"fork (+{label})": ensure_env(ws, pins, label),
-    }
-    samples: dict[str, dict[str, list[float]]] = {
-        name: {"sync_noop": [], "async_noop": []} for name in pythons
     }
     with tempfile.TemporaryDirectory(prefix="bench-", dir=ws.state) as tmp:
         stacks = {
@@ -34,18 +34,27 @@ def task_overhead(ws: Workspace, pins: Pins, label: str, runs: int) -> int:
             for name, stack in stacks.items():
                 say(f"starting Airflow for {name}")
                 stack.start()
-            for run in range(runs + 1):  # the first round warms caches and is not counted
-                for name, stack in stacks.items():
-                    result = stack.run_dag("noop_overhead")
-                    if result.state != "success":
-                        raise ForkError(f"benchmark DAG failed on {name}: {result.tis}", f"see {stack.home}")
-                    if run:
-                        for task_id, seconds in result.durations.items():
-                            samples[name][task_id].append(float(seconds or 0.0))
-                say(f"round {run}/{runs} done" + (" (warm-up)" if not run else ""))
+            yield stacks
         finally:
             for stack in stacks.values():
                 stack.stop()
+
+
+def task_overhead(ws: Workspace, pins: Pins, label: str, runs: int) -> int:
+    """Median duration of a sync and an async no-op task instance through the real supervisor."""
+    with stacks_side_by_side(ws, pins, label) as stacks:
+        samples: dict[str, dict[str, list[float]]] = {
+            name: {"sync_noop": [], "async_noop": []} for name in stacks
+        }
+        for run in range(runs + 1):  # the first round warms caches and is not counted
+            for name, stack in stacks.items():
+                result = stack.run_dag("noop_overhead")
+                if result.state != "success":
+                    raise ForkError(f"benchmark DAG failed on {name}: {result.tis}", f"see {stack.home}")
+                if run:
+                    for task_id, seconds in result.durations.items():
+                        samples[name][task_id].append(float(seconds or 0.0))
+            say(f"round {run}/{runs} done" + (" (warm-up)" if not run else ""))
     print(f"\nTask instance duration, median of {runs} runs (ti.duration: task runner start to finish)")
     print(f"{'':20} {'sync no-op':>12} {'async no-op':>12} {'async - sync':>13} {'async / sync':>13}")
     for name, by_task in samples.items():

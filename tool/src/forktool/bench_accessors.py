@@ -11,11 +11,10 @@ from __future__ import annotations
 
 import json
 import subprocess
-import tempfile
 from pathlib import Path
 
+from forktool import bench
 from forktool.airflow_stack import AirflowStack
-from forktool.env import ensure_env
 from forktool.errors import ForkError
 from forktool.pins import Pins
 from forktool.progress import say
@@ -56,41 +55,25 @@ def accessors(ws: Workspace, pins: Pins, label: str, n: int) -> int:
     """Reads per second of n awaited XCom and Variable reads from one task, at concurrency 1 and 64."""
     if n < 1:
         raise ForkError(f"n must be positive, got {n}")
-    pythons = {
-        "upstream base": ensure_env(ws, pins, label, base=True),
-        f"fork (+{label})": ensure_env(ws, pins, label),
-    }
-    rates: dict[str, dict[tuple[str, int], str]] = {name: {} for name in pythons}
-    hows: dict[str, set[str]] = {name: set() for name in pythons}
-    with tempfile.TemporaryDirectory(prefix="bench-", dir=ws.state) as tmp:
-        stacks = {
-            name: AirflowStack(
-                home=Path(tmp) / f"home-{i}", dags_folder=ws.root / "bench" / "dags", python=python
-            )
-            for i, (name, python) in enumerate(pythons.items())
-        }
-        try:
-            for name, stack in stacks.items():
-                say(f"starting Airflow for {name}")
-                stack.start()
-                added = stack.airflow("variables", "set", BENCH_VAR, "v")
-                if added.returncode != 0:
-                    raise ForkError(f"could not set {BENCH_VAR} on {name}", added.stderr[-2000:])
-                # One short run warms caches; not counted.
-                warm = _cell(stack, Path(tmp) / f"result-{stack.port}.json", "xcom", min(n, 100), 1)
-                if "error" in warm:
-                    raise ForkError(f"benchmark DAG failed on {name}: {warm['error']}", f"see {stack.home}")
-            for kind in KINDS:
-                for concurrency in CONCURRENCY:
-                    for name, stack in stacks.items():
-                        result = _cell(stack, Path(tmp) / f"result-{stack.port}.json", kind, n, concurrency)
-                        shown = rates[name][(kind, concurrency)] = _show(result, n)
-                        if "how" in result:
-                            hows[name].add(f"{kind}: {result['how']}")
-                        say(f"{name}: {kind} x{n} at concurrency {concurrency}: {shown}")
-        finally:
-            for stack in stacks.values():
-                stack.stop()
+    with bench.stacks_side_by_side(ws, pins, label) as stacks:
+        rates: dict[str, dict[tuple[str, int], str]] = {name: {} for name in stacks}
+        hows: dict[str, set[str]] = {name: set() for name in stacks}
+        for name, stack in stacks.items():
+            added = stack.airflow("variables", "set", BENCH_VAR, "v")
+            if added.returncode != 0:
+                raise ForkError(f"could not set {BENCH_VAR} on {name}", added.stderr[-2000:])
+            # One short run warms caches; not counted.
+            warm = _cell(stack, stack.home / "result.json", "xcom", min(n, 100), 1)
+            if "error" in warm:
+                raise ForkError(f"benchmark DAG failed on {name}: {warm['error']}", f"see {stack.home}")
+        for kind in KINDS:
+            for concurrency in CONCURRENCY:
+                for name, stack in stacks.items():
+                    result = _cell(stack, stack.home / "result.json", kind, n, concurrency)
+                    shown = rates[name][(kind, concurrency)] = _show(result, n)
+                    if "how" in result:
+                        hows[name].add(f"{kind}: {result['how']}")
+                    say(f"{name}: {kind} x{n} at concurrency {concurrency}: {shown}")
     print(f"\nAwaited reads per second, {n:,} reads from one async task through the real supervisor")
     columns = [(kind, c) for kind in KINDS for c in CONCURRENCY]
     heads = [f"{kind} c={c}" for kind, c in columns]

@@ -143,6 +143,10 @@ def cmd_bench(ws: Workspace, pins: pins_mod.Pins, args: argparse.Namespace) -> i
             mapped=args.mapped,
         )
         return bench_sftp.run(ws, pins, _label(args, pins), opts)
+    if args.name == "accessors":
+        from forktool.bench_accessors import accessors
+
+        return accessors(ws, pins, _label(args, pins), args.reads)
     from forktool import bench
 
     return bench.task_overhead(ws, pins, _label(args, pins), args.runs)
@@ -232,9 +236,11 @@ def parser() -> argparse.ArgumentParser:
     sp = add("bench", cmd_bench, "benchmarks, fork vs unpatched base side by side in one run")
     sp.add_argument(
         "name",
-        choices=["task-overhead", "sftp"],
-        help="task-overhead: async vs sync no-op task; sftp: bulk SFTP downloads vs OpenSSH's sftp",
+        choices=["task-overhead", "accessors", "sftp"],
+        help="task-overhead: async vs sync no-op task; accessors: awaited XCom/Variable reads; "
+        "sftp: bulk SFTP downloads vs OpenSSH's sftp",
     )
+    sp.add_argument("--reads", type=int, default=10_000, help="accessors: reads per workload")
     sp.add_argument("--runs", type=int, default=5, help="task-overhead: measured rounds (median is printed)")
     sp.add_argument("--files", type=int, default=17000, help="sftp: files in the seeded data set")
     sp.add_argument("--rounds", type=int, default=2, help="sftp: rounds, order alternating (best is shown)")

@@ -16,7 +16,16 @@ def run_tests(ws: Workspace, pins: Pins, label: str, extra: list[str]) -> int:
     python = ensure_env(ws, pins, label)
     env = env_vars(python)
     env.update(PYTHONPATH=str(ws.root / "tool" / "src"), FORK_ROOT=str(ws.root), FORK_LABEL=label)
-    pytest = [str(python), "-m", "pytest", "-p", "no:cacheprovider", *extra]
+    pytest = [
+        str(python),
+        "-m",
+        "pytest",
+        "-p",
+        "no:cacheprovider",
+        "-o",
+        "asyncio_default_fixture_loop_scope=function",
+        *extra,
+    ]
     outcome: list[tuple[str, int]] = []
 
     say("== tool tests ==")
