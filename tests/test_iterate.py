@@ -23,8 +23,7 @@ def run(stack, dag_id, tmp_path_factory):
 
 
 def log_records(stack, dag_id, result, task_id, attempt=1):
-    text = stack.task_log(dag_id, result.run_id, task_id, attempt)
-    return [json.loads(line) for line in text.splitlines() if line.startswith("{")]
+    return stack.task_log_records(dag_id, result.run_id, task_id, attempt)
 
 
 @pytest.fixture(scope="module")

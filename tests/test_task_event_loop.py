@@ -38,8 +38,7 @@ def kinds(events, task_id, listeners=True):
 
 
 def log_records(stack, result, task_id):
-    text = stack.task_log(DAG_ID, result.run_id, task_id)
-    return [json.loads(line) for line in text.splitlines() if line.startswith("{")]
+    return stack.task_log_records(DAG_ID, result.run_id, task_id)
 
 
 def warnings(stack, result, task_id):

@@ -19,6 +19,7 @@ import time
 import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 RUN_DAG = """
 import json, sys, time
@@ -168,6 +169,13 @@ class AirflowStack:
             if line.startswith("DAGRUN-RESULT "):
                 return DagRunResult(output=output, **json.loads(line.removeprefix("DAGRUN-RESULT ")))
         raise RuntimeError(f"dag.test of {dag_id} gave no result (exit {proc.returncode}):\n{output[-4000:]}")
+
+    def task_log_records(
+        self, dag_id: str, run_id: str, task_id: str, attempt: int = 1
+    ) -> list[dict[str, Any]]:
+        """The structured (JSON) records of one task attempt's log."""
+        text = self.task_log(dag_id, run_id, task_id, attempt)
+        return [json.loads(line) for line in text.splitlines() if line.startswith("{")]
 
     def task_log(self, dag_id: str, run_id: str, task_id: str, attempt: int = 1) -> str:
         path = (
