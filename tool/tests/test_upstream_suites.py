@@ -53,14 +53,17 @@ def test_outcomes_plugin_records_every_kind_of_result(tmp_path: Path):
     }
 
 
-def test_report_flags_only_tests_that_pass_on_base_and_fail_patched(capsys):
+def test_report_flags_base_passes_and_new_tests_that_fail_patched(capsys):
     base = Outcomes({"t::a": "passed", "t::b": "failed", "t::c": "passed", "t::d": "passed"})
-    patched = Outcomes({"t::a": "passed", "t::b": "failed", "t::c": "error", "t::new": "passed"})
+    patched = Outcomes(
+        {"t::a": "passed", "t::b": "failed", "t::c": "error", "t::new": "passed", "t::new_bad": "failed"}
+    )
     assert report({"task-sdk": {"base": base, "patched": patched}}, known={"t::b": "environment"}) == 1
     out = capsys.readouterr().out
-    assert "1 test(s) pass on the base and fail on the patched build" in out
+    assert "2 test(s) fail on the patched build that pass on the base or are new" in out
     assert "REGRESSION task-sdk: t::c (error)" in out
-    assert "t::b" not in out.split("pass on the base")[1], "a known base failure is not a regression"
+    assert "REGRESSION task-sdk: t::new_bad (failed)" in out, "a test the series adds must pass"
+    assert "t::b" not in out.split("or are new")[1], "a known base failure is not a regression"
 
 
 def test_report_names_unlisted_base_failures_and_fixes(capsys):
