@@ -8,6 +8,7 @@ in-process and hides signal, fork and timeout behaviour).
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import secrets
@@ -22,8 +23,21 @@ from pathlib import Path
 from typing import Any
 
 RUN_DAG = """
-import json, sys, time
+import json, os, sys, threading, time
 from airflow.dag_processing.dagbag import DagBag
+from airflow.executors.local_executor import LocalExecutor
+
+# LocalExecutor.end() waits forever when a worker died while reading the work queue (seen under load,
+# after the run had finished). The run's outcome is decided by then, so bound the wait and say so.
+_end = LocalExecutor.end
+def _bounded_end(self):
+    waiter = threading.Thread(target=_end, args=(self,), daemon=True)
+    waiter.start()
+    waiter.join(60)
+    if waiter.is_alive():
+        print("HARNESS: LocalExecutor.end() did not return within 60 s; workers left behind", file=sys.stderr)
+LocalExecutor.end = _bounded_end
+
 dag = DagBag(dag_folder=sys.argv[1]).get_dag(sys.argv[2])
 conf = json.loads(sys.argv[3])
 started = time.monotonic()
@@ -34,7 +48,9 @@ for ti in run.get_task_instances():
     tis[key] = ti.state
     durations[key] = ti.duration
 print("DAGRUN-RESULT " + json.dumps({"run_id": run.run_id, "state": run.state, "tis": tis,
-      "durations": durations, "seconds": time.monotonic() - started}))
+      "durations": durations, "seconds": time.monotonic() - started}), flush=True)
+sys.stderr.flush()
+os._exit(0)  # do not wait for executor workers at interpreter exit (see above)
 """
 
 
@@ -164,6 +180,8 @@ class AirflowStack:
             os.killpg(proc.pid, signal.SIGKILL)
             proc.communicate()
             raise
+        with contextlib.suppress(ProcessLookupError):  # executor workers the run left behind
+            os.killpg(proc.pid, signal.SIGKILL)
         output = stdout + stderr
         for line in stdout.splitlines():
             if line.startswith("DAGRUN-RESULT "):
