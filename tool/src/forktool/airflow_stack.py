@@ -16,6 +16,7 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.request
 from dataclasses import dataclass, field
@@ -165,23 +166,25 @@ class AirflowStack:
 
         `env` is added to the environment of this run only (its task processes inherit it).
         """
-        # Its own session: on a timeout the executor's workers and task processes are killed too.
-        proc = subprocess.Popen(
-            [str(self.python), "-c", RUN_DAG, str(self.dags_folder), dag_id, json.dumps(conf or {})],
-            env={**self.env, **(env or {})},
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-            start_new_session=True,
-        )
-        try:
-            stdout, stderr = proc.communicate(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.communicate()
-            raise
-        with contextlib.suppress(ProcessLookupError):  # executor workers the run left behind
-            os.killpg(proc.pid, signal.SIGKILL)
+        # Its own session, so that executor workers and task processes it leaves behind can be killed;
+        # output goes to files, as such leftovers would hold pipes open.
+        with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
+            proc = subprocess.Popen(
+                [str(self.python), "-c", RUN_DAG, str(self.dags_folder), dag_id, json.dumps(conf or {})],
+                env={**self.env, **(env or {})},
+                stdout=out,
+                stderr=err,
+                text=True,
+                start_new_session=True,
+            )
+            try:
+                proc.wait(timeout=timeout)
+            finally:
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(proc.pid, signal.SIGKILL)
+            out.seek(0)
+            err.seek(0)
+            stdout, stderr = out.read(), err.read()
         output = stdout + stderr
         for line in stdout.splitlines():
             if line.startswith("DAGRUN-RESULT "):
