@@ -15,7 +15,7 @@ from forktool.workspace import Workspace
 def run_tests(ws: Workspace, pins: Pins, label: str, extra: list[str]) -> int:
     python = ensure_env(ws, pins, label)
     env = env_vars(python)
-    env.update(PYTHONPATH=str(ws.root / "tool" / "src"), FORK_ROOT=str(ws.root), FORK_LABEL=label)
+    env.update(PYTHONPATH=str(ws.root / "tool" / "src"), FORK_ROOT=str(ws.root))
     pytest = [
         str(python),
         "-m",

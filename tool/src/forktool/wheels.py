@@ -99,9 +99,10 @@ def build_series_wheels(ws: Workspace, git: Git, pins: Pins, label: str) -> list
         json.loads(manifest_path.read_text()) if manifest_path.exists() else {}
     )
     results = []
+    paths = touched_paths(git)
     for dist in touched_dists(git, pins):
         if not dist.rebuild:
-            changed = [p for p in touched_paths(git) if dist.owns(p)]
+            changed = [p for p in paths if dist.owns(p)]
             say(
                 f"note: the series changes {dist.name} ({', '.join(changed)}), which the fork installs "
                 "from PyPI: those changes are for upstream and not in the custom build"
