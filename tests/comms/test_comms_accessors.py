@@ -20,6 +20,7 @@ EXPECTED = {
     "store_after_clear": ["cleared", "cleared"],
     "xcom": {"v": 42},
     "conn": [CONN_ID, "example.invalid", "user"],
+    "inlet_events": {"afetch_equals_async_for": True, "assets": ["comms_fork_asset"]},
 }
 
 pytestmark = pytest.mark.timeout(600)
@@ -52,7 +53,7 @@ def read(result_file):
 def test_accessors_through_the_real_supervisor(stack, conn, tmp_path):
     result_file = tmp_path / "result.json"
     run = stack.run_dag(DAG_ID, env={"FORK_TEST_RESULT": str(result_file)}, timeout=300)
-    assert run.tis == {TASK_ID: "success"}, run.output[-4000:]
+    assert run.tis == {"produce": "success", TASK_ID: "success"}, run.output[-4000:]
     assert read(result_file) == EXPECTED
 
 
@@ -75,6 +76,8 @@ def test_accessors_under_in_process_dag_test(stack, conn, tmp_path):
 
 def test_accessors_under_airflow_tasks_test(stack, conn, tmp_path):
     result_file = tmp_path / "result.json"
+    produced = stack.airflow("tasks", "test", DAG_ID, "produce")  # the asset event the task reads
+    assert produced.returncode == 0, (produced.stdout + produced.stderr)[-4000:]
     proc = subprocess.run(  # stack.airflow(), plus this test's result file in the environment
         [str(stack.python.parent / "airflow"), "tasks", "test", DAG_ID, TASK_ID],
         env={**stack.env, "FORK_TEST_RESULT": str(result_file)},

@@ -1,4 +1,5 @@
-"""One async task using every awaitable accessor (Variable, task state store, XCom, connection).
+"""One async task using every awaitable accessor (Variable, task state store, XCom, connection, inlet
+asset events; `produce` emits the asset event it reads).
 
 Run by tests/comms/test_comms_accessors.py through the real supervisor, plain ``dag.test()`` and
 ``airflow tasks test``; the task writes what it read to $FORK_TEST_RESULT.
@@ -10,9 +11,10 @@ import json
 import os
 from datetime import timedelta
 
-from airflow.sdk import DAG, BaseHook, Variable, task
+from airflow.sdk import DAG, Asset, BaseHook, Variable, task
 
 CONN_ID = "comms_fork_conn"
+ASSET = Asset("comms_fork_asset")
 
 with DAG(
     dag_id="comms_accessors",
@@ -21,9 +23,19 @@ with DAG(
     default_args={"execution_timeout": timedelta(seconds=60), "retries": 0},
 ) as dag:
 
-    @task
-    async def async_accessors(ti=None, task_state_store=None) -> dict:
+    @task(outlets=[ASSET])
+    def produce() -> None:
+        pass
+
+    @task(inlets=[ASSET])
+    async def async_accessors(ti=None, task_state_store=None, inlet_events=None) -> dict:
         res: dict = {}
+        fetched = await inlet_events[ASSET].afetch()
+        iterated = [event async for event in inlet_events[ASSET]]
+        res["inlet_events"] = {
+            "afetch_equals_async_for": [e.id for e in fetched] == [e.id for e in iterated],
+            "assets": sorted({e.asset.name for e in fetched}),
+        }
         await Variable.aset("comms_av", {"x": 1}, serialize_json=True)
         res["var_get"] = await Variable.aget("comms_av", deserialize_json=True)
         await Variable.adelete("comms_av")
@@ -51,4 +63,4 @@ with DAG(
             json.dump(res, f)
         return res
 
-    async_accessors()
+    produce() >> async_accessors()
