@@ -18,6 +18,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import urllib.parse
 import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -80,6 +81,7 @@ class AirflowStack:
     port: int = field(default_factory=free_port)
     extra_env: dict[str, str] = field(default_factory=dict)
     _api: subprocess.Popen[bytes] | None = None
+    _token: str | None = None
 
     @property
     def env(self) -> dict[str, str]:
@@ -190,6 +192,66 @@ class AirflowStack:
             if line.startswith("DAGRUN-RESULT "):
                 return DagRunResult(output=output, **json.loads(line.removeprefix("DAGRUN-RESULT ")))
         raise RuntimeError(f"dag.test of {dag_id} gave no result (exit {proc.returncode}):\n{output[-4000:]}")
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def api_token(self, username: str = "admin") -> str:
+        """A JWT for the public REST API from the SimpleAuthManager's ``/auth/token`` endpoint.
+
+        The api-server's SimpleAuthManager generates the users' passwords into
+        ``AIRFLOW_HOME/simple_auth_manager_passwords.json.generated`` when it starts (the default user
+        is ``admin``); with ``[core] simple_auth_manager_all_admins`` no password is needed.
+        """
+        if self._token is None:
+            url = f"{self.base_url}/auth/token"
+            passwords = self.home / "simple_auth_manager_passwords.json.generated"
+            if passwords.exists():
+                password = json.loads(passwords.read_text())[username]
+                body = json.dumps({"username": username, "password": password}).encode()
+                request = urllib.request.Request(
+                    url, data=body, headers={"Content-Type": "application/json"}, method="POST"
+                )
+            else:  # all-admins mode: no users, a token for anyone
+                request = urllib.request.Request(url)
+            with urllib.request.urlopen(request, timeout=30) as response:
+                self._token = str(json.load(response)["access_token"])
+        return self._token
+
+    def api_get(self, path: str, **params: str | int | bool) -> Any:
+        """GET ``/api/v2/{path}`` from the stack's api-server as an authenticated user; the JSON answer."""
+        query = urllib.parse.urlencode(
+            {k: str(v).lower() if isinstance(v, bool) else v for k, v in params.items()}
+        )
+        request = urllib.request.Request(
+            f"{self.base_url}/api/v2/{path.lstrip('/')}" + (f"?{query}" if query else ""),
+            headers={"Authorization": f"Bearer {self.api_token()}", "Accept": "application/json"},
+        )
+        with urllib.request.urlopen(request, timeout=60) as response:
+            return json.load(response)
+
+    def api_task_log(
+        self, dag_id: str, run_id: str, task_id: str, try_number: int = 1, map_index: int = -1
+    ) -> list[dict[str, Any]]:
+        """One task attempt's log as the REST API (and the UI's log view) serves it: structured records.
+
+        Follows the API's continuation tokens until the whole log is read.
+        """
+        quote = urllib.parse.quote
+        path = (
+            f"dags/{quote(dag_id, safe='')}/dagRuns/{quote(run_id, safe='')}"
+            f"/taskInstances/{quote(task_id, safe='')}/logs/{try_number}"
+        )
+        records: list[dict[str, Any]] = []
+        params: dict[str, str | int | bool] = {"map_index": map_index}
+        while True:
+            page = self.api_get(path, **params)
+            records.extend(page["content"])
+            token = page.get("continuation_token")
+            if not token or not page["content"]:
+                return records
+            params["token"] = token
 
     def task_log_records(
         self, dag_id: str, run_id: str, task_id: str, attempt: int = 1
