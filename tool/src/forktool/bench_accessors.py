@@ -5,10 +5,15 @@ LocalExecutor), and runs bench/dags/accessor_reads.py once per workload and conc
 instance awaiting ``n`` reads through the real supervisor and execution API. The base has no
 ``Variable.aget``; its Variable row uses the nearest awaitable read it has, the execution API secrets
 backend's ``aget_variable`` (one round trip per read; the fork's ``Variable.aget`` also masks the value).
+
+On loopback the api-server's CPU bounds the rate. ``api_latency_ms`` puts a ``LatencyProxy`` between each
+supervisor and its execution API, as a remote API server would be, which shows what serving the reads of
+a task in parallel (the fork's ``[workers] supervisor_request_threads``) buys over serving them in turn.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import subprocess
 from pathlib import Path
@@ -16,6 +21,7 @@ from pathlib import Path
 from forktool import bench
 from forktool.airflow_stack import AirflowStack
 from forktool.errors import ForkError
+from forktool.latency_proxy import LatencyProxy
 from forktool.pins import Pins
 from forktool.progress import say
 from forktool.workspace import Workspace
@@ -26,14 +32,19 @@ KINDS = ("xcom", "variable")
 CONCURRENCY = (1, 64)
 
 
-def _cell(stack: AirflowStack, result_file: Path, kind: str, n: int, concurrency: int) -> dict[str, object]:
+def _cell(
+    stack: AirflowStack, result_file: Path, kind: str, n: int, concurrency: int, api_url: str | None = None
+) -> dict[str, object]:
     """One run of the benchmark DAG; {"elapsed", "ok", "how"}, or {"error": why} when it failed or hung."""
     result_file.unlink(missing_ok=True)
+    env = {"FORK_BENCH_RESULT": str(result_file)}
+    if api_url:
+        env["AIRFLOW__CORE__EXECUTION_API_SERVER_URL"] = api_url
     try:
         run = stack.run_dag(
             DAG_ID,
             conf={"kind": kind, "n": n, "concurrency": concurrency},
-            env={"FORK_BENCH_RESULT": str(result_file)},
+            env=env,
             timeout=900,  # beyond the reading task's execution_timeout: a hang shows as a failed task first
         )
     except subprocess.TimeoutExpired:
@@ -51,11 +62,19 @@ def _show(result: dict[str, object], n: int) -> str:
     return f"{n / elapsed:,.0f}/s" + ("" if result["ok"] else " (WRONG VALUES)")
 
 
-def accessors(ws: Workspace, pins: Pins, label: str, n: int) -> int:
+def accessors(ws: Workspace, pins: Pins, label: str, n: int, api_latency_ms: float = 0) -> int:
     """Reads per second of n awaited XCom and Variable reads from one task, at concurrency 1 and 64."""
     if n < 1:
         raise ForkError(f"n must be positive, got {n}")
-    with bench.stacks_side_by_side(ws, pins, label) as stacks:
+    if api_latency_ms < 0:
+        raise ForkError(f"--api-latency-ms must not be negative, got {api_latency_ms}")
+    with contextlib.ExitStack() as cleanup:
+        stacks = cleanup.enter_context(bench.stacks_side_by_side(ws, pins, label))
+        api_urls: dict[str, str | None] = {name: None for name in stacks}
+        if api_latency_ms:
+            for name, stack in stacks.items():
+                proxy = cleanup.enter_context(LatencyProxy(stack.port, api_latency_ms / 1000))
+                api_urls[name] = f"http://127.0.0.1:{proxy.port}/execution/"
         rates: dict[str, dict[tuple[str, int], str]] = {name: {} for name in stacks}
         hows: dict[str, set[str]] = {name: set() for name in stacks}
         for name, stack in stacks.items():
@@ -69,12 +88,13 @@ def accessors(ws: Workspace, pins: Pins, label: str, n: int) -> int:
         for kind in KINDS:
             for concurrency in CONCURRENCY:
                 for name, stack in stacks.items():
-                    result = _cell(stack, stack.home / "result.json", kind, n, concurrency)
+                    result = _cell(stack, stack.home / "result.json", kind, n, concurrency, api_urls[name])
                     shown = rates[name][(kind, concurrency)] = _show(result, n)
                     if "how" in result:
                         hows[name].add(f"{kind}: {result['how']}")
                     say(f"{name}: {kind} x{n} at concurrency {concurrency}: {shown}")
-    print(f"\nAwaited reads per second, {n:,} reads from one async task through the real supervisor")
+    latency = f", +{api_latency_ms:g} ms on each request to the execution API" if api_latency_ms else ""
+    print(f"\nAwaited reads per second, {n:,} reads from one async task through the real supervisor{latency}")
     columns = [(kind, c) for kind in KINDS for c in CONCURRENCY]
     heads = [f"{kind} c={c}" for kind, c in columns]
     print(f"{'':20} " + " ".join(f"{h:>16}" for h in heads))
