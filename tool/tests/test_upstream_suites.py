@@ -18,10 +18,17 @@ def test_outcomes_plugin_records_every_kind_of_result(tmp_path: Path):
         "def test_ok(): pass\n"
         "def test_bad(): assert False\n"
         "@pytest.mark.skip(reason='no')\ndef test_skip(): pass\n"
+        "@pytest.mark.skipif(True, reason='Test only for Airflow 2')\ndef test_gated(): pass\n"
+        "@pytest.mark.skipif(False, reason='never')\ndef test_runtime_skip(): pytest.skip('no backend')\n"
+        "@pytest.fixture\ndef unavailable(): pytest.skip('Test only for Airflow 2')\n"
+        "def test_fixture_skip(unavailable): pass\n"
         "@pytest.fixture\ndef broken(): raise RuntimeError\n"
         "def test_error(broken): pass\n"
     )
     (tmp_path / "test_broken_import.py").write_text("import does_not_exist\n")
+    (tmp_path / "test_optional_dep.py").write_text(
+        "import pytest\npytest.importorskip('does_not_exist')\ndef test_never(): pass\n"
+    )
     outcomes = tmp_path / "outcomes.jsonl"
     env = dict(os.environ, FORK_OUTCOMES=str(outcomes), PYTHONPATH=str(REPO / "tool" / "src"))
     subprocess.run(
@@ -41,16 +48,79 @@ def test_outcomes_plugin_records_every_kind_of_result(tmp_path: Path):
         env=env,
         capture_output=True,
     )
-    got = {
-        json.loads(line)["nodeid"]: json.loads(line)["outcome"] for line in outcomes.read_text().splitlines()
-    }
-    assert got == {
+    records = [json.loads(line) for line in outcomes.read_text().splitlines()]
+    assert {r["nodeid"]: r["outcome"] for r in records} == {
         "test_sample.py::test_ok": "passed",
         "test_sample.py::test_bad": "failed",
-        "test_sample.py::test_skip": "skipped",
+        "test_sample.py::test_skip": "gated",
+        "test_sample.py::test_gated": "gated",
+        "test_sample.py::test_runtime_skip": "skipped",
+        "test_sample.py::test_fixture_skip": "skipped",
         "test_sample.py::test_error": "error",
         "test_broken_import.py": "collection-error",
+        "test_optional_dep.py": "skipped",
     }
+    assert {r["nodeid"]: r["reason"] for r in records if "reason" in r} == {
+        "test_optional_dep.py": "could not import 'does_not_exist': No module named 'does_not_exist'",
+        "test_sample.py::test_skip": "no",
+        "test_sample.py::test_gated": "Test only for Airflow 2",
+        "test_sample.py::test_runtime_skip": "no backend",
+        "test_sample.py::test_fixture_skip": "Test only for Airflow 2",
+    }
+
+
+def test_outcomes_plugin_tells_gates_from_skips_under_xdist(tmp_path: Path):
+    (tmp_path / "test_sample.py").write_text(
+        "import pytest\n"
+        "@pytest.mark.skipif(True, reason='gate')\ndef test_gated(): pass\n"
+        "def test_skipped(): pytest.skip('gate')\n"
+    )
+    (tmp_path / "test_optional_dep.py").write_text("import pytest\npytest.importorskip('does_not_exist')\n")
+    outcomes = tmp_path / "outcomes.jsonl"
+    env = dict(os.environ, FORK_OUTCOMES=str(outcomes), PYTHONPATH=str(REPO / "tool" / "src"))
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            "-q",
+            "-p",
+            "no:cacheprovider",
+            "-p",
+            "forktool.pytest_outcomes",
+            "-n",
+            "2",
+            str(tmp_path),
+        ],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+    )
+    records = [json.loads(line) for line in outcomes.read_text().splitlines()]
+    assert {r["nodeid"]: (r["outcome"], r["reason"]) for r in records} == {
+        "test_sample.py::test_gated": ("gated", "gate"),
+        "test_sample.py::test_skipped": ("skipped", "gate"),
+        "test_optional_dep.py": (
+            "skipped",
+            "could not import 'does_not_exist': No module named 'does_not_exist'",
+        ),
+    }
+
+
+def test_pass_rate_leaves_gated_tests_out_and_report_names_other_skips(capsys):
+    base = Outcomes(
+        {"t::a": "passed", "t::b": "gated", "t::c": "skipped", "t::d": "skipped", "t::e": "failed"},
+        reasons={"t::b": "Test only for Airflow 2", "t::c": "needs mysql", "t::d": "needs mysql"},
+    )
+    assert (base.collected, base.applicable) == (5, 4)
+    assert base.pass_rate == 25.0
+    assert base.skip_reasons("skipped") == [(2, "needs mysql")]
+    report({"standard": {"base": base, "patched": Outcomes(dict(base.by_test))}}, known={"t::e": "env"})
+    out = capsys.readouterr().out
+    assert "note: standard: 2 test(s) skipped on the base: needs mysql" in out
+    assert "Test only for Airflow 2" not in out, "a gate is not reported as a skip"
+    row = next(line for line in out.splitlines() if line.startswith("standard   base"))
+    assert row.split() == ["standard", "base", "5", "1", "1", "1", "0", "2", "25.0%"]
 
 
 def test_report_flags_base_passes_and_new_tests_that_fail_patched(capsys):

@@ -306,6 +306,26 @@ def initialize_airflow_tests(request: pytest.FixtureRequest, _ensure_configured_
         marker.touch()
 
 
+@pytest.fixture(scope="session", autouse=True)
+def import_all_orm_models() -> None:
+    """
+    Register every ORM model before any test runs, in every process, with or without a DB.
+
+    Creating the DB imports them all, but a run against an existing DB, an xdist worker that did not
+    create it, or a DB-free suite would otherwise see only the models its test modules happened to
+    import. Where Airflow is imported as a library (``_AIRFLOW__AS_LIBRARY``, as task-sdk's suite
+    does) nothing imports the rest on demand either, so a module importing one model (e.g.
+    ``airflow.models.trigger``) leaves the mapper registry unable to configure, and the next ORM
+    object built anywhere in that process (e.g. a ``Connection`` read by a local secrets backend)
+    fails, whichever test builds it. No DB connection is made.
+    """
+    try:
+        from airflow.models import import_all_models
+    except ImportError:  # a Task SDK without airflow-core
+        return
+    import_all_models()
+
+
 def _is_xdist_worker(request: pytest.FixtureRequest) -> bool:
     return hasattr(request.config, "workerinput")
 

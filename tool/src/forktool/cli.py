@@ -146,7 +146,12 @@ def cmd_bench(ws: Workspace, pins: pins_mod.Pins, args: argparse.Namespace) -> i
     if args.name == "accessors":
         from forktool.bench_accessors import accessors
 
-        return accessors(ws, pins, _label(args, pins), args.reads)
+        return accessors(ws, pins, _label(args, pins), args.reads, args.api_latency_ms)
+    if args.name == "iterate":
+        from forktool import bench_iterate
+
+        items = [int(n) for n in args.items.split(",")]
+        return bench_iterate.run(ws, pins, _label(args, pins), items, args.concurrency, args.expand_max)
     from forktool import bench
 
     return bench.task_overhead(ws, pins, _label(args, pins), args.runs)
@@ -236,12 +241,21 @@ def parser() -> argparse.ArgumentParser:
     sp = add("bench", cmd_bench, "benchmarks, fork vs unpatched base side by side in one run")
     sp.add_argument(
         "name",
-        choices=["task-overhead", "accessors", "sftp"],
+        choices=["task-overhead", "accessors", "sftp", "iterate"],
         help="task-overhead: async vs sync no-op task; accessors: awaited XCom/Variable reads; "
-        "sftp: bulk SFTP downloads vs OpenSSH's sftp",
+        "sftp: bulk SFTP downloads vs OpenSSH's sftp; iterate: .iterate() vs .expand() vs asyncio.gather",
     )
     sp.add_argument("--reads", type=int, default=10_000, help="accessors: reads per workload")
+    sp.add_argument(
+        "--api-latency-ms",
+        type=float,
+        default=0,
+        help="accessors: latency added to every request to the execution API (a remote API server)",
+    )
     sp.add_argument("--runs", type=int, default=5, help="task-overhead: measured rounds (median is printed)")
+    sp.add_argument("--items", default="1000,100000", help="iterate: comma-separated item counts")
+    sp.add_argument("--concurrency", type=int, default=16, help="iterate: items at once (iterate, gather)")
+    sp.add_argument("--expand-max", type=int, default=250, help="iterate: most items .expand() runs over")
     sp.add_argument("--files", type=int, default=17000, help="sftp: files in the seeded data set")
     sp.add_argument("--rounds", type=int, default=2, help="sftp: rounds, order alternating (best is shown)")
     sp.add_argument("--seed", type=int, default=98, help="sftp: seed of the data set")

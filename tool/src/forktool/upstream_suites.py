@@ -64,7 +64,11 @@ SUITES = (
 
 @dataclass
 class Outcomes:
+    """Each test's outcome: passed, failed, error, skipped, gated (skipped by the suite's own skip/skipif
+    mark: it does not apply to this Airflow or environment) or collection-error; and why it was skipped."""
+
     by_test: dict[str, str] = field(default_factory=dict)
+    reasons: dict[str, str] = field(default_factory=dict)
 
     def count(self, outcome: str) -> int:
         return sum(1 for o in self.by_test.values() if o == outcome)
@@ -72,6 +76,24 @@ class Outcomes:
     @property
     def collected(self) -> int:
         return sum(1 for o in self.by_test.values() if o != "collection-error")
+
+    @property
+    def applicable(self) -> int:
+        """Collected tests that the suite does not itself gate off for this environment."""
+        return self.collected - self.count("gated")
+
+    @property
+    def pass_rate(self) -> float:
+        return 100 * self.count("passed") / self.applicable if self.applicable else 0.0
+
+    def skip_reasons(self, outcome: str) -> list[tuple[int, str]]:
+        """(count, reason) of the tests with this outcome, most frequent first."""
+        counts: dict[str, int] = {}
+        for test, o in self.by_test.items():
+            if o == outcome:
+                reason = self.reasons.get(test, "")
+                counts[reason] = counts.get(reason, 0) + 1
+        return sorted(((n, r) for r, n in counts.items()), key=lambda c: (-c[0], c[1]))
 
     def failing(self) -> set[str]:
         return {t for t, o in self.by_test.items() if o in ("failed", "error", "collection-error")}
@@ -157,6 +179,8 @@ def run_suite(
     for line in outcomes_file.read_text().splitlines():
         record = json.loads(line)
         result.by_test[record["nodeid"]] = record["outcome"]
+        if "reason" in record:
+            result.reasons[record["nodeid"]] = record["reason"]
     return result
 
 
@@ -212,16 +236,24 @@ def regressions(base: Outcomes, patched: Outcomes) -> set[str]:
 
 
 def report(results: dict[str, dict[str, Outcomes]], known: dict[str, str]) -> int:
-    columns = ("collected", "passed", "failed", "errors", "skipped")
+    columns = ("collected", "gated", "passed", "failed", "errors", "skipped")
     print(f"\n{'suite':10} {'tree':8} " + " ".join(f"{c:>9}" for c in columns) + f" {'pass %':>7}")
     broken: list[str] = []
     for name, variants in results.items():
         for variant, o in variants.items():
             errors = o.count("error") + o.count("collection-error")
-            rate = 100 * o.count("passed") / o.collected if o.collected else 0.0
-            counts = (o.collected, o.count("passed"), o.count("failed"), errors, o.count("skipped"))
-            print(f"{name:10} {variant:8} " + " ".join(f"{c:>9}" for c in counts) + f" {rate:>6.1f}%")
+            counts = (
+                o.collected,
+                o.count("gated"),
+                o.count("passed"),
+                o.count("failed"),
+                errors,
+                o.count("skipped"),
+            )
+            print(f"{name:10} {variant:8} " + " ".join(f"{c:>9}" for c in counts) + f" {o.pass_rate:>6.1f}%")
         base, patched = variants["base"], variants["patched"]
+        for n, reason in base.skip_reasons("skipped"):
+            print(f"note: {name}: {n} test(s) skipped on the base: {reason}")
         broken += sorted(f"{name}: {t} ({patched.by_test[t]})" for t in regressions(base, patched))
         unlisted = sorted(base.failing() - set(known))
         for test in unlisted:
@@ -229,6 +261,10 @@ def report(results: dict[str, dict[str, Outcomes]], known: dict[str, str]) -> in
         fixed = sorted(set(known) & base.failing() & {t for t, o in patched.by_test.items() if o == "passed"})
         for test in fixed:
             print(f"fixed by the series: {name}: {test}")
+    print(
+        "gated: skipped by the suite's own skip/skipif mark (not for this Airflow or environment);"
+        " pass % = passed / (collected - gated)"
+    )
     print(f"\n{len(broken)} test(s) fail on the patched build that pass on the base or are new")
     for line in broken:
         print(f"  REGRESSION {line}")

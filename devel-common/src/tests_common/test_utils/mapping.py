@@ -49,7 +49,22 @@ def expand_mapped_task(
 
 
 def push_mapped_length(ti: TaskInstance, value: Collection[Any], *, session: Session) -> None:
-    """Store the TaskMap row that a real run of ``ti`` returning ``value`` would have written."""
-    from airflow.models.taskmap import TaskMap
+    """
+    Store what a real run of ``ti`` returning ``value`` would have left behind for a downstream expansion.
 
+    That is both the return-value XCom, which a mapped task resolves its argument from, and the
+    TaskMap row that records the length the expansion is sized by.
+    """
+    from airflow.models.taskmap import TaskMap
+    from airflow.models.xcom import XCOM_RETURN_KEY, XComModel
+
+    XComModel.set(
+        key=XCOM_RETURN_KEY,
+        value=value if isinstance(value, (list, dict)) else list(value),
+        dag_id=ti.dag_id,
+        task_id=ti.task_id,
+        run_id=ti.run_id,
+        map_index=ti.map_index,
+        session=session,
+    )
     session.add(TaskMap.from_task_instance_xcom(ti, value))

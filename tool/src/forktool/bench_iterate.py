@@ -1,0 +1,223 @@
+"""Benchmark: no-op items through ``.iterate()`` vs ``.expand()`` vs a hand-written ``asyncio.gather`` task.
+
+One embedded Airflow of the fork (``AirflowStack``: SQLite, api-server on 127.0.0.1, LocalExecutor, the
+real supervisor) runs bench/dags/iterate_overhead.py: per item count, one DAG run per variant, each an
+``items`` task pushing ``list(range(n))`` followed by the measured task(s). Measured per variant: the
+measured task's wall time (task instance start to end; for ``.expand()`` the first mapped instance's
+start to the last one's end, and the sum of their durations), the DAG run's wall time, the per-item
+overhead (task wall / n), and the peak RSS of the task process, read inside it by an
+``on_success_callback`` (for ``.expand()``: the largest over its task instances).
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import tempfile
+import time
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+
+from forktool.airflow_stack import AirflowStack
+from forktool.env import ensure_env
+from forktool.errors import ForkError
+from forktool.pins import Pins
+from forktool.progress import say
+from forktool.workspace import Workspace
+
+DEFAULT_ITEMS = (1000, 100_000)
+DEFAULT_CONCURRENCY = 16
+#: Most mapped task instances ``.expand()`` runs by default. Through the LocalExecutor each is a scheduled
+#: task process: on a 2-core machine 0.35-0.65 s per item (1,000 took 6-11 minutes), so by default it
+#: runs over the first 250 items; its per-item overhead stands for the larger counts.
+DEFAULT_EXPAND_MAX = 250
+#: Upstream's ``[core] max_map_length`` default: more mapped instances need it raised.
+MAX_MAP_LENGTH = 1024
+#: (label, DAG id) in the order of the table; the gather task is the reference of the ratios.
+VARIANTS = (
+    ("iterate async", "iterate_overhead_async"),
+    ("iterate threads", "iterate_overhead_threads"),
+    ("expand", "iterate_overhead_expand"),
+    ("asyncio.gather", "iterate_overhead_gather"),
+)
+REFERENCE = "asyncio.gather"
+MEASURED_TASK = "noop"
+
+
+@dataclass
+class Row:
+    variant: str
+    items: int  # the item count of the comparison
+    ran: int = 0  # items actually run (.expand() may run fewer; see DEFAULT_EXPAND_MAX)
+    dagrun_s: float | None = None  # dag.test of the whole run, from parsing to the last task's end
+    task_s: float | None = None  # measured task's wall time: instance start to end (expand: span)
+    ti_sum_s: float | None = None  # sum of the measured task instances' durations
+    instances: int = 0
+    rss_kb: int | None = None  # peak RSS of the task process (expand: largest instance)
+    note: str = ""  # why there is no measurement, or what is partial about it
+
+    @property
+    def per_item_us(self) -> float | None:
+        return self.task_s / self.ran * 1e6 if self.task_s is not None and self.ran else None
+
+
+def _parse_time(value: object) -> datetime | None:
+    return datetime.fromisoformat(str(value)) if value else None
+
+
+def _span(stack: AirflowStack, dag_id: str, run_id: str) -> float | None:
+    """First start to last end of the measured task's instances, from the metadata database."""
+    out = stack.airflow("tasks", "states-for-dag-run", dag_id, run_id, "-o", "json")
+    if out.returncode != 0 or "[" not in out.stdout:
+        raise ForkError(f"could not read the task instances of {dag_id}", out.stderr[-2000:])
+    starts, ends = [], []
+    for ti in json.loads(out.stdout[out.stdout.index("[") :]):
+        start, end = _parse_time(ti.get("start_date")), _parse_time(ti.get("end_date"))
+        if ti.get("task_id") == MEASURED_TASK and start and end:
+            starts.append(start)
+            ends.append(end)
+    return (max(ends) - min(starts)).total_seconds() if starts else None
+
+
+def _measure(stack: AirflowStack, result_file: Path, variant: str, items: int, ran: int) -> Row:
+    """One DAG run of `variant` over `ran` items, reported as a row of the `items` comparison."""
+    dag_id = dict(VARIANTS)[variant]
+    row = Row(variant, items, ran)
+    result_file.unlink(missing_ok=True)
+    timeout = 600 + ran * (3.0 if variant == "expand" else 0.01)
+    try:
+        run = stack.run_dag(
+            dag_id, conf={"n": ran}, env={"FORK_BENCH_RESULT": str(result_file)}, timeout=timeout
+        )
+    except subprocess.TimeoutExpired:
+        row.note = f"did not finish in {timeout:.0f} s"
+        return row
+    if run.state != "success":
+        failed = sorted(f"{k} {v}" for k, v in run.tis.items() if v != "success")
+        row.note = (
+            f"run {run.state}: {len(failed)} task instances not successful ({', '.join(failed[:3])} ...)"
+        )
+        return row
+    measured = {k: v for k, v in run.durations.items() if k.split("[")[0] == MEASURED_TASK}
+    row.dagrun_s = run.seconds
+    row.instances = len(measured)
+    row.ti_sum_s = sum(float(d or 0.0) for d in measured.values())
+    row.task_s = _span(stack, dag_id, run.run_id) if row.instances > 1 else row.ti_sum_s
+    lines = result_file.read_text().splitlines() if result_file.exists() else []
+    rss = [int(r["maxrss_kb"]) for r in map(json.loads, lines) if r["dag_id"] == dag_id]
+    row.rss_kb = max(rss) if rss else None
+    if len(rss) != row.instances:
+        row.note = f"peak RSS from {len(rss)} of {row.instances} task processes"
+    if ran < items:
+        row.note = f"run over the first {ran:,} of {items:,} items (--expand-max); per item as measured"
+    return row
+
+
+def _expand_not_run(items: int, sample: Row | None) -> Row:
+    why = f"not run: one task process per item; [core] max_map_length is {MAX_MAP_LENGTH:,} by default"
+    if sample is not None and sample.per_item_us is not None:
+        hours = sample.per_item_us * items / 1e6 / 3600
+        why += f"; at the {sample.per_item_us / 1e6:.2f} s/item measured over {sample.ran:,}: ~{hours:.1f} h"
+    return Row("expand", items, note=why)
+
+
+def measure(
+    python: Path, dags: Path, state: Path, items: list[int], concurrency: int, expand_max: int
+) -> list[Row]:
+    """Run every variant at every item count on one started stack; the rows in table order.
+
+    ``.expand()`` runs over at most `expand_max` items, once: a larger count is shown as not run, with the
+    time it would take at the measured per-item rate.
+    """
+    rows: list[Row] = []
+    env = {"FORK_BENCH_CONCURRENCY": str(concurrency)}
+    if expand_max > MAX_MAP_LENGTH:
+        env["AIRFLOW__CORE__MAX_MAP_LENGTH"] = str(expand_max)
+    with tempfile.TemporaryDirectory(prefix="bench-iterate-", dir=state) as tmp:
+        stack = AirflowStack(home=Path(tmp) / "home", dags_folder=dags, python=python, extra_env=env)
+        say("starting Airflow (fork)")
+        stack.start()
+        try:
+            result_file = Path(tmp) / "rss.jsonl"
+            # One short run per variant compiles bytecode, stores the DAG and warms caches; not counted.
+            for variant, _ in VARIANTS:
+                warm = _measure(stack, result_file, variant, 10, 10)
+                if warm.task_s is None:
+                    raise ForkError(f"benchmark DAG failed ({variant}): {warm.note}", f"see {stack.home}")
+            sample: Row | None = None
+            for n in items:
+                for variant, _ in VARIANTS:
+                    if variant == "expand" and n > expand_max and sample is not None:
+                        rows.append(_expand_not_run(n, sample))
+                        continue
+                    ran = min(n, expand_max) if variant == "expand" else n
+                    started = time.monotonic()
+                    row = _measure(stack, result_file, variant, n, ran)
+                    rows.append(row)
+                    if variant == "expand" and ran == expand_max:
+                        sample = row
+                    took = time.monotonic() - started
+                    say(
+                        f"{variant} x{ran:,}: {took:.1f} s" + (f" ({row.note})" if row.task_s is None else "")
+                    )
+        finally:
+            stack.stop()
+    return rows
+
+
+def _fmt(value: float | None, spec: str, unit: str = "") -> str:
+    return "n/a" if value is None else format(value, spec) + unit
+
+
+def _ratio(value: float | None, ref: float | None) -> str:
+    return f"{value / ref:.2f}x" if value is not None and ref else "n/a"
+
+
+def print_table(rows: list[Row], concurrency: int) -> None:
+    print(
+        "\nNo-op items through the real supervisor (AirflowStack: LocalExecutor, parallelism 4); "
+        f"item concurrency {concurrency} for .iterate() and the gather task"
+    )
+    head = (
+        f"{'variant':16} {'items':>8} {'TIs':>5} {'task wall':>10} {'sum of TIs':>11} {'DAG run':>9} "
+        f"{'us/item':>9} {'peak RSS':>9} {'us/item vs gather':>18} {'RSS vs gather':>14}"
+    )
+    notes: list[str] = []
+    for n in dict.fromkeys(r.items for r in rows):
+        group = [r for r in rows if r.items == n]
+        ref = next((r for r in group if r.variant == REFERENCE), None)
+        ref_us = ref.per_item_us if ref else None
+        ref_rss = float(ref.rss_kb) if ref and ref.rss_kb else None
+        print(f"\n{n:,} items\n{head}\n{'-' * len(head)}")
+        for r in group:
+            rss_mb = r.rss_kb / 1024 if r.rss_kb is not None else None
+            print(
+                f"{r.variant:16} {r.ran or n:>8,} {r.instances or '':>5} {_fmt(r.task_s, '.2f', 's'):>10} "
+                f"{_fmt(r.ti_sum_s, '.2f', 's'):>11} {_fmt(r.dagrun_s, '.1f', 's'):>9} "
+                f"{_fmt(r.per_item_us, ',.1f'):>9} {_fmt(rss_mb, '.0f', ' MB'):>9} "
+                f"{_ratio(r.per_item_us, ref_us):>18} "
+                f"{_ratio(r.rss_kb, ref_rss):>14}"
+            )
+            if r.note:
+                notes.append(f"  {r.variant}, {n:,} items: {r.note}")
+    print(
+        "\ntask wall: the measured task instance's start to end (expand: first mapped instance's start "
+        "to the last one's end);\nus/item: task wall / items run; DAG run: dag.test() including the items "
+        "task;\npeak RSS: getrusage(RUSAGE_SELF).ru_maxrss in the task process after the task (expand: "
+        "largest instance)"
+    )
+    if notes:
+        print("\n".join(["notes:", *notes]))
+
+
+def run(ws: Workspace, pins: Pins, label: str, items: list[int], concurrency: int, expand_max: int) -> int:
+    """``./fork bench iterate``: build (if needed) the fork's environment, measure, print the table."""
+    if not items or min(items) < 1:
+        raise ForkError(f"--items must be positive counts, got {items}")
+    if concurrency < 1 or expand_max < 1:
+        raise ForkError("--concurrency and --expand-max must be at least 1")
+    python = ensure_env(ws, pins, label)
+    rows = measure(python, ws.root / "bench" / "dags", ws.state, items, concurrency, expand_max)
+    print_table(rows, concurrency)
+    return 1 if any(r.task_s is None and not r.note.startswith("not run") for r in rows) else 0
