@@ -12,6 +12,16 @@ from conftest import REPO
 from forktool.upstream_suites import Outcomes, report
 
 
+def run_with_outcomes_plugin(tests: Path, *options: str) -> list[dict[str, str]]:
+    """Run pytest on the test files in `tests` with forktool.pytest_outcomes; the records it wrote."""
+    outcomes = tests / "outcomes.jsonl"
+    env = dict(os.environ, FORK_OUTCOMES=str(outcomes), PYTHONPATH=str(REPO / "tool" / "src"))
+    plugin = ["-p", "no:cacheprovider", "-p", "forktool.pytest_outcomes"]
+    command = [sys.executable, "-m", "pytest", "-q", *plugin, *options, str(tests)]
+    subprocess.run(command, cwd=tests, env=env, capture_output=True)
+    return [json.loads(line) for line in outcomes.read_text().splitlines()]
+
+
 def test_outcomes_plugin_records_every_kind_of_result(tmp_path: Path):
     (tmp_path / "test_sample.py").write_text(
         "import pytest\n"
@@ -29,26 +39,7 @@ def test_outcomes_plugin_records_every_kind_of_result(tmp_path: Path):
     (tmp_path / "test_optional_dep.py").write_text(
         "import pytest\npytest.importorskip('does_not_exist')\ndef test_never(): pass\n"
     )
-    outcomes = tmp_path / "outcomes.jsonl"
-    env = dict(os.environ, FORK_OUTCOMES=str(outcomes), PYTHONPATH=str(REPO / "tool" / "src"))
-    subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "pytest",
-            "-q",
-            "-p",
-            "no:cacheprovider",
-            "-p",
-            "forktool.pytest_outcomes",
-            "--continue-on-collection-errors",
-            str(tmp_path),
-        ],
-        cwd=tmp_path,
-        env=env,
-        capture_output=True,
-    )
-    records = [json.loads(line) for line in outcomes.read_text().splitlines()]
+    records = run_with_outcomes_plugin(tmp_path, "--continue-on-collection-errors")
     assert {r["nodeid"]: r["outcome"] for r in records} == {
         "test_sample.py::test_ok": "passed",
         "test_sample.py::test_bad": "failed",
@@ -76,27 +67,7 @@ def test_outcomes_plugin_tells_gates_from_skips_under_xdist(tmp_path: Path):
         "def test_skipped(): pytest.skip('gate')\n"
     )
     (tmp_path / "test_optional_dep.py").write_text("import pytest\npytest.importorskip('does_not_exist')\n")
-    outcomes = tmp_path / "outcomes.jsonl"
-    env = dict(os.environ, FORK_OUTCOMES=str(outcomes), PYTHONPATH=str(REPO / "tool" / "src"))
-    subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "pytest",
-            "-q",
-            "-p",
-            "no:cacheprovider",
-            "-p",
-            "forktool.pytest_outcomes",
-            "-n",
-            "2",
-            str(tmp_path),
-        ],
-        cwd=tmp_path,
-        env=env,
-        capture_output=True,
-    )
-    records = [json.loads(line) for line in outcomes.read_text().splitlines()]
+    records = run_with_outcomes_plugin(tmp_path, "-n", "2")
     assert {r["nodeid"]: (r["outcome"], r["reason"]) for r in records} == {
         "test_sample.py::test_gated": ("gated", "gate"),
         "test_sample.py::test_skipped": ("skipped", "gate"),
