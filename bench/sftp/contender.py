@@ -4,7 +4,8 @@
 
 Prints one JSON line {"name", "files", "seconds", "cpu"}: the transfer only (connection set-up
 included; interpreter start-up and imports excluded). FILE_LIST holds one path per line, relative to
-REMOTE_DIR; the directory contenders (the fork's get_directory) list the tree themselves, as a user would.
+REMOTE_DIR: the whole set, or the subset a slow contender runs on (the benchmark writes it); the
+directory contenders (the fork's get_directory) list the tree themselves, as a user would.
 The connection is AIRFLOW_CONN_SFTP_BENCH.
 """
 
@@ -41,6 +42,17 @@ def base_sync(args: argparse.Namespace) -> int:
     with hook.get_managed_conn():
         for remote, local in pairs:
             hook.retrieve_file(remote, local)
+    return len(pairs)
+
+
+def base_sync_reconnect(args: argparse.Namespace) -> int:
+    """SFTPHook (paramiko) per file, outside get_managed_conn: each file opens and closes its own SSH
+    connection, as per-file code and one task instance per file (mapped SFTPOperator) do."""
+    from airflow.providers.sftp.hooks.sftp import SFTPHook
+
+    pairs = _pairs(args)
+    for remote, local in pairs:
+        SFTPHook(ssh_conn_id=CONN_ID).retrieve_file(remote, local)
     return len(pairs)
 
 
@@ -96,6 +108,7 @@ def fork_files(args: argparse.Namespace) -> int:
 
 CONTENDERS: dict[str, Callable[[argparse.Namespace], int]] = {
     "base-sync": base_sync,
+    "base-sync-reconnect": base_sync_reconnect,
     "base-pool": base_pool,
     "fork-pool": fork_pool,
     "fork-files": fork_files,

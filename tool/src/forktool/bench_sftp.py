@@ -1,9 +1,12 @@
 """./fork bench sftp: bulk SFTP downloads from a private loopback sshd, side by side in one run.
 
-Contenders: OpenSSH's `sftp` (the reference), upstream's SFTPHook and SFTPHookAsync + SFTPClientPool
-in the unpatched base environment, and the fork's pool (get_directory) in the patched environment.
-Each runs as its own process into a fresh directory (on tmpfs when there is room), every downloaded
-file's SHA-256 is checked, and the table reports files/s, ratios and client CPU per file.
+Contenders: OpenSSH's `sftp` (the reference), upstream's SFTPHook (one connection, and one connection
+per file) and SFTPHookAsync + SFTPClientPool in the unpatched base environment, and the fork's pool
+(get_directory) in the patched environment. Each runs as its own process into a fresh directory (on
+tmpfs when there is room), every downloaded file's SHA-256 is checked, and the table reports files/s,
+ratios and client CPU per file. A contender too slow for the whole set (one SSH connection per file)
+runs on its first `subset` files in sorted order; its files/s and ratios still compare rates. Then a
+mapped SFTPOperator, one task instance per file through real Airflow, over the first `mapped` files.
 """
 
 from __future__ import annotations
@@ -42,11 +45,19 @@ class Contender:
     label: str
     env: str  # "openssh", "base" (unpatched environment) or "fork" (patched environment)
     argv: tuple[str, ...] = ()  # arguments of bench/sftp/contender.py
+    subset: bool = False  # runs on the first Options.subset files only (one connection per file)
 
 
 CONTENDERS = (
     Contender("openssh", "OpenSSH sftp get -r (1 conn)", "openssh"),
     Contender("base-sync", "upstream SFTPHook (paramiko, 1 conn)", "base", ("base-sync",)),
+    Contender(
+        "base-sync-reconnect",
+        "upstream SFTPHook (1 conn per file)",
+        "base",
+        ("base-sync-reconnect",),
+        subset=True,
+    ),
     Contender("base-pool", "upstream SFTPHookAsync+SFTPClientPool", "base", ("base-pool",)),
     Contender("fork-pool-1", "fork pool get_directory (1 conn)", "fork", ("fork-pool", "--pool-size", "1")),
     Contender("fork-pool-2", "fork pool get_directory (2 conns)", "fork", ("fork-pool", "--pool-size", "2")),
@@ -54,7 +65,16 @@ CONTENDERS = (
         "fork-files-2", "fork pool get_files list (2 conns)", "fork", ("fork-files", "--pool-size", "2")
     ),
 )
-DEFAULT_CONTENDERS = ("openssh", "base-sync", "base-pool", "fork-pool-1", "fork-pool-2")
+DEFAULT_CONTENDERS = (
+    "openssh",
+    "base-sync",
+    "base-sync-reconnect",
+    "base-pool",
+    "fork-pool-1",
+    "fork-pool-2",
+)
+DEFAULT_SUBSET = 200
+DEFAULT_MAPPED = 100
 
 
 @dataclass(frozen=True)
@@ -65,7 +85,8 @@ class Options:
     chart: Path | None = None
     contenders: tuple[str, ...] = DEFAULT_CONTENDERS
     timeout: float = 1800
-    mapped: int = 0  # files of the mapped SFTPOperator run (0: skip it)
+    mapped: int = DEFAULT_MAPPED  # files of the mapped SFTPOperator run (0: skip it)
+    subset: int = DEFAULT_SUBSET  # files of the subset contenders (one connection per file)
 
 
 @dataclass
@@ -80,6 +101,7 @@ class Row:
     name: str
     label: str
     env: str
+    files: int  # files per round: the whole set, or the first `subset` for a subset contender
     files_s: float  # best of rounds
     median_files_s: float
     cpu_ms_per_file: float  # client CPU of the best round
@@ -94,7 +116,9 @@ class MappedRow:
     """Mapped SFTPOperator, one task instance per file, through the real supervisor (LocalExecutor)."""
 
     label: str
+    env: str
     files: int
+    files_s: float  # files / whole DAG run
     wall_s_per_file: float  # whole DAG run / files, AIRFLOW__CORE__PARALLELISM=4
     median_ti_s: float  # median duration of one mapped task instance
     bad: int
@@ -222,17 +246,25 @@ class _Bench:
     out: Path
     pythons: dict[str, Path]
     timeout: float
+    subset: int = DEFAULT_SUBSET
+
+    def files_of(self, c: Contender) -> dict[str, str]:
+        """What `c` downloads ({relative path: sha256}): the whole set, or its first `subset` files sorted."""
+        if not c.subset or self.subset >= len(self.sums):
+            return self.sums
+        return {rel: self.sums[rel] for rel in sorted(self.sums)[: self.subset]}
 
     def measure(self, c: Contender) -> Sample:
-        """One download of the whole data set, verified file by file; no connection may stay open."""
+        """One download of the contender's files, verified file by file; no connection may stay open."""
+        sums = self.files_of(c)
         dest = self.out / c.name
         shutil.rmtree(dest, ignore_errors=True)
-        if c.env == "openssh":
+        if c.env == "openssh":  # `get -r` of the whole tree: never a subset
             sample, root = _openssh(self.sshd, self.data, dest, self.timeout)
         else:
-            listing = self.out / "files.txt"
+            listing = self.out / f"files-{len(sums)}.txt"
             if not listing.exists():
-                listing.write_text("\n".join(sorted(self.sums)) + "\n")
+                listing.write_text("\n".join(sorted(sums)) + "\n")
             home = self.out / "airflow-home"
             home.mkdir(exist_ok=True)
             env = env_vars(self.pythons[c.env])
@@ -244,7 +276,7 @@ class _Bench:
             argv = [*c.argv, "--src", str(self.data), "--dest", str(dest), "--list", str(listing)]
             script = self.ws.root / "bench" / "sftp" / "contender.py"
             sample, root = _python(self.pythons[c.env], env, script, argv, self.timeout), dest
-        sample.bad = verify(root, self.sums)
+        sample.bad = verify(root, sums)
         shutil.rmtree(dest, ignore_errors=True)
         if left := self.sshd.wait_connections(0, timeout=10):
             raise ForkError(f"{c.name} left {left} SSH connection(s) open on the server")
@@ -266,8 +298,8 @@ def run(ws: Workspace, pins: Pins, label: str, opts: Options) -> int:
     if unknown:
         raise ForkError(f"unknown contender(s): {', '.join(unknown)}", f"choose from {', '.join(by_name)}")
     contenders = [by_name[name] for name in opts.contenders]
-    if opts.files < 1 or opts.rounds < 1:
-        raise ForkError("--files and --rounds must be at least 1")
+    if opts.files < 1 or opts.rounds < 1 or opts.subset < 1 or opts.mapped < 0:
+        raise ForkError("--files, --rounds and --subset must be at least 1, --mapped at least 0")
     pythons = {"fork": ensure_env(ws, pins, label)}
     if opts.mapped or any(c.env == "base" for c in contenders):
         pythons["base"] = ensure_env(ws, pins, label, base=True)
@@ -284,18 +316,19 @@ def run(ws: Workspace, pins: Pins, label: str, opts: Options) -> int:
         say(f"starting sshd on 127.0.0.1:{sshd.port}")
         sshd.start()
         try:
-            bench = _Bench(ws, sshd, data.resolve(), sums, Path(tmp), pythons, opts.timeout)
+            bench = _Bench(ws, sshd, data.resolve(), sums, Path(tmp), pythons, opts.timeout, opts.subset)
+            files = {c.name: len(bench.files_of(c)) for c in contenders}
             for rnd in range(opts.rounds):
                 for c in contenders if rnd % 2 == 0 else contenders[::-1]:  # alternate: no order bias
                     sample = bench.measure(c)
                     samples[c.name].append(sample)
-                    rate = len(sums) / sample.seconds
                     say(
-                        f"round {rnd + 1}/{opts.rounds} {c.name:13} {rate:7.0f} files/s "
-                        f"{sample.seconds:7.2f} s  cpu {sample.cpu:6.2f} s  bad {sample.bad}"
+                        f"round {rnd + 1}/{opts.rounds} {c.name:19} {files[c.name] / sample.seconds:7.0f} "
+                        f"files/s {sample.seconds:7.2f} s  cpu {sample.cpu:6.2f} s  bad {sample.bad}"
+                        + (f"  (first {files[c.name]} files)" if files[c.name] < len(sums) else "")
                     )
             mapped = (
-                _mapped(ws, sshd, data.resolve(), sums, pythons, Path(tmp), opts.mapped)
+                _mapped(ws, sshd, data.resolve(), sums, pythons, Path(tmp), min(opts.mapped, len(sums)))
                 if opts.mapped
                 else []
             )
@@ -303,9 +336,9 @@ def run(ws: Workspace, pins: Pins, label: str, opts: Options) -> int:
             sshd.kill_connections()
             sshd.stop()
 
-    rows = _rows(contenders, samples, len(sums))
+    rows = _rows(contenders, samples, files)
     _print_table(rows, len(sums), size, opts.rounds)
-    _print_mapped(mapped)
+    _print_mapped(mapped, rows)
     chart = opts.chart or ws.state / "bench" / "sftp.png"
     chart.parent.mkdir(parents=True, exist_ok=True)
     results = chart.with_suffix(".json")
@@ -367,36 +400,52 @@ def _mapped(
             )
         durations = [float(d or 0.0) for key, d in result.durations.items() if key.startswith("get[")]
         bad = verify(dest, {rel: sums[rel] for rel in files})
-        rows.append(MappedRow(label, n, result.seconds / n, statistics.median(durations), bad))
+        rows.append(
+            MappedRow(
+                label, env, n, n / result.seconds, result.seconds / n, statistics.median(durations), bad
+            )
+        )
         say(f"mapped SFTPOperator ({label}): {result.seconds / n:.3f} s/file, bad {bad}")
         shutil.rmtree(dest, ignore_errors=True)
     return rows
 
 
-def _print_mapped(rows: list[MappedRow]) -> None:
+def _print_mapped(rows: list[MappedRow], table: list[Row]) -> None:
     if not rows:
         return
-    print(f"\nMapped SFTPOperator, one task instance per file ({rows[0].files} files, parallelism 4)")
-    print(f"{'':40} {'wall s/file':>11} {'median TI s':>11} {'bad':>4}")
+    reference = next((r.files_s for r in table if r.name == "openssh"), None)
+    print(
+        f"\nMapped SFTPOperator, one task instance per file through Airflow's LocalExecutor "
+        f"(first {rows[0].files} files, parallelism 4)"
+    )
+    print(f"{'':40} {'files/s':>8} {'vs OpenSSH':>10} {'wall s/file':>11} {'median TI s':>11} {'bad':>4}")
     for r in rows:
-        print(f"{r.label:40} {r.wall_s_per_file:11.3f} {r.median_ti_s:11.3f} {r.bad:4d}")
+        vs_openssh = ratio(r.files_s / reference if reference else None)
+        print(
+            f"{'SFTPOperator.expand, ' + r.label:40} {r.files_s:8.2f} {vs_openssh:>10} "
+            f"{r.wall_s_per_file:11.3f} {r.median_ti_s:11.3f} {r.bad:4d}"
+        )
 
 
-def _rows(contenders: list[Contender], samples: dict[str, list[Sample]], files: int) -> list[Row]:
+def _rows(contenders: list[Contender], samples: dict[str, list[Sample]], files: dict[str, int]) -> list[Row]:
+    """One row per contender; rates are per contender's own file count, so subsets compare too."""
     best = {c.name: min(samples[c.name], key=lambda s: s.seconds) for c in contenders}
-    reference = files / best["openssh"].seconds if "openssh" in best else None
-    upstream = files / best["base-pool"].seconds if "base-pool" in best else None
+    rate_of = {name: files[name] / sample.seconds for name, sample in best.items()}
+    reference = rate_of.get("openssh")
+    upstream = rate_of.get("base-pool")
     rows = []
     for c in contenders:
-        rate = files / best[c.name].seconds
+        n = files[c.name]
+        rate = rate_of[c.name]
         rows.append(
             Row(
                 name=c.name,
                 label=c.label,
                 env=c.env,
+                files=n,
                 files_s=rate,
-                median_files_s=statistics.median(files / s.seconds for s in samples[c.name]),
-                cpu_ms_per_file=1000 * best[c.name].cpu / files,
+                median_files_s=statistics.median(n / s.seconds for s in samples[c.name]),
+                cpu_ms_per_file=1000 * best[c.name].cpu / n,
                 vs_openssh=rate / reference if reference else None,
                 vs_upstream_pool=rate / upstream if upstream else None,
                 bad=sum(s.bad for s in samples[c.name]),
@@ -406,18 +455,28 @@ def _rows(contenders: list[Contender], samples: dict[str, list[Sample]], files: 
     return rows
 
 
-def _print_table(rows: list[Row], files: int, size: int, rounds: int) -> None:
-    def ratio(value: float | None) -> str:
-        return "-" if value is None else f"{value:.2f}x"
+def ratio(value: float | None) -> str:
+    """A speed ratio for the table: "2.41x", or "1/160" when it is below a tenth."""
+    if value is None:
+        return "-"
+    return f"{value:.2f}x" if value >= 0.1 else f"1/{1 / value:.0f}"
 
+
+def _print_table(rows: list[Row], files: int, size: int, rounds: int) -> None:
     print(
         f"\nSFTP download of {files} files ({size / 1e6:.0f} MB) from 127.0.0.1, best of {rounds} round(s); "
         f"load average {os.getloadavg()[0]:.2f}"
     )
-    head = f"{'contender':40} {'files/s':>8} {'median':>8} {'vs OpenSSH':>10} {'vs up.pool':>10}"
+    head = f"{'contender':40} {'files':>6} {'files/s':>8} {'median':>8} {'vs OpenSSH':>10} {'vs up.pool':>10}"
     print(f"{head} {'cpu ms/file':>11} {'bad':>4}")
     for r in rows:
+        mark = "*" if r.files < files else ""
         print(
-            f"{r.label:40} {r.files_s:8.0f} {r.median_files_s:8.0f} {ratio(r.vs_openssh):>10} "
-            f"{ratio(r.vs_upstream_pool):>10} {r.cpu_ms_per_file:11.3f} {r.bad:4d}"
+            f"{r.label + mark:40} {r.files:6d} {r.files_s:8.0f} {r.median_files_s:8.0f} "
+            f"{ratio(r.vs_openssh):>10} {ratio(r.vs_upstream_pool):>10} {r.cpu_ms_per_file:11.3f} {r.bad:4d}"
+        )
+    if subsets := [r for r in rows if r.files < files]:
+        print(
+            f"* on the first {subsets[0].files} files (sorted) only: one SSH connection per file is too slow "
+            "for the whole set; files/s and ratios compare rates"
         )

@@ -141,6 +141,7 @@ def cmd_bench(ws: Workspace, pins: pins_mod.Pins, args: argparse.Namespace) -> i
             chart=Path(args.chart).resolve() if args.chart else None,
             contenders=contenders,
             mapped=args.mapped,
+            subset=args.subset,
         )
         return bench_sftp.run(ws, pins, _label(args, pins), opts)
     if args.name == "accessors":
@@ -262,15 +263,24 @@ def parser() -> argparse.ArgumentParser:
     sp.add_argument("--chart", help="sftp: PNG to write (default .fork/bench/sftp.png; JSON beside it)")
     sp.add_argument(
         "--contenders",
-        help="sftp: comma-separated subset of openssh, base-sync, base-pool, fork-pool-1, fork-pool-2, "
-        "fork-files-2 (default: all but fork-files-2)",
+        help="sftp: comma-separated subset of openssh, base-sync, base-sync-reconnect, base-pool, "
+        "fork-pool-1, fork-pool-2, fork-files-2 (default: all but fork-files-2)",
+    )
+    sp.add_argument(
+        "--subset",
+        type=int,
+        default=200,
+        metavar="N",
+        help="sftp: files of base-sync-reconnect (one SSH connection per file), the first N sorted "
+        "(default 200)",
     )
     sp.add_argument(
         "--mapped",
         type=int,
-        default=0,
+        default=100,
         metavar="N",
-        help="sftp: also time a mapped SFTPOperator over N files, one task instance each (default 0: off)",
+        help="sftp: mapped SFTPOperator over the first N files, one task instance each, upstream base and "
+        "fork (default 100; 0: off)",
     )
     label_opt(sp)
     sp = add(

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -150,6 +151,8 @@ def run_suite(
     outcomes_file, log = out_dir / f"{name}.jsonl", out_dir / f"{name}.log"
     outcomes_file.unlink(missing_ok=True)
     home = out_dir / f"airflow-home-{suite.name}"
+    if not only:  # a fresh metadata database: state left by an earlier run (e.g. deleted default
+        shutil.rmtree(home, ignore_errors=True)  # connections) must not change this run's outcomes
     env = env_vars(python)
     env.update(
         AIRFLOW_HOME=str(home),
