@@ -7,14 +7,12 @@ talks to the URL it is given.
 
 from __future__ import annotations
 
-import os
-import shutil
 import subprocess
 import tempfile
 from pathlib import Path
 
+from forktool.apt import apt_install
 from forktool.errors import ForkError
-from forktool.progress import say
 
 CHROMIUM = "/usr/bin/chromium"
 
@@ -36,16 +34,7 @@ def ensure_chromium() -> str:
     """Install Debian's chromium with apt when it is missing; return the browser's path."""
     if Path(CHROMIUM).exists():
         return CHROMIUM
-    if os.geteuid() != 0 or not shutil.which("apt-get"):
-        raise ForkError("Chromium is not installed", "install it: apt-get install chromium")
-    say("installing chromium with apt-get (once)")
-    env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
-    for argv in (
-        ["apt-get", "update", "-qq"],
-        ["apt-get", "install", "-y", "-qq", "--no-install-recommends", "chromium", "fonts-dejavu-core"],
-    ):
-        if subprocess.run(argv, env=env, stdout=subprocess.DEVNULL).returncode != 0:
-            raise ForkError(f"`{' '.join(argv)}` failed", "install chromium by hand")
+    apt_install("Chromium", ["chromium", "fonts-dejavu-core"], ("--no-install-recommends",))
     if not Path(CHROMIUM).exists():
         raise ForkError(f"apt-get installed chromium but {CHROMIUM} is missing", "install chromium by hand")
     return CHROMIUM

@@ -17,8 +17,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from forktool.apt import apt_install
 from forktool.errors import ForkError
-from forktool.progress import say
 
 SSHD = "/usr/sbin/sshd"
 
@@ -27,18 +27,7 @@ def ensure_openssh() -> None:
     """Install openssh-server and openssh-client with apt when sshd or sftp is missing."""
     if Path(SSHD).exists() and shutil.which("sftp") and shutil.which("ssh-keygen"):
         return
-    if os.geteuid() != 0 or not shutil.which("apt-get"):
-        raise ForkError(
-            "OpenSSH sshd is not installed", "install it: apt-get install openssh-server openssh-client"
-        )
-    say("installing openssh-server with apt-get (once)")
-    env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
-    for argv in (
-        ["apt-get", "update", "-qq"],
-        ["apt-get", "install", "-y", "-qq", "openssh-server", "openssh-client"],
-    ):
-        if subprocess.run(argv, env=env, stdout=subprocess.DEVNULL).returncode != 0:
-            raise ForkError(f"`{' '.join(argv)}` failed", "install openssh-server by hand")
+    apt_install("OpenSSH sshd", ["openssh-server", "openssh-client"])
 
 
 @dataclass(frozen=True)
