@@ -87,3 +87,18 @@ def test_sync_call_from_the_loop_logs_the_documented_warning_once_per_kind(reque
     assert len(kinds) == len(set(kinds)), kinds
     assert all(r.get("level") == "warning" for r in warned)
     assert "await Variable.aget()" in warned[0]["event"]
+
+
+def test_replies_to_cancelled_requests_are_not_warned_about(stack, requests_run):
+    """A reply to a request its caller cancelled is expected and dropped quietly (issue 11, item 9).
+
+    ``concurrent_pulls`` cancels a few hundred in-flight ``axcom_pull`` calls; each of their replies still
+    arrives and is read. None may be logged as a reply to an unknown request: that warning is for ids the
+    task never sent (covered in task-sdk's test_comms_multiplexing.py).
+    """
+    run, recorded = requests_run
+    r = recorded["concurrent_pulls"]
+    assert r["cancelled_in_gather"] + r["cancelled_in_group"] > 0
+    text = stack.task_log(DAG_ID, run.run_id, "concurrent_pulls")
+    unknown = [line for line in text.splitlines() if "Discarding a reply for an unknown request" in line]
+    assert unknown == [], f"{len(unknown)} warnings, first: {unknown[:3]}"
