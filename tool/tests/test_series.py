@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import shutil
 
 import pytest
@@ -84,3 +85,53 @@ def test_series_lists_missing_patch(workspace):
     (workspace.patches / "series").write_text("0001-missing.patch\n")
     with pytest.raises(ForkError, match=r"0001-missing\.patch, which does not exist"):
         tree.series(workspace)
+
+
+def test_status_sees_an_applied_patch_with_a_binary_file(workspace, fork_cli):
+    """A patch carrying a binary file (as 0009 carries a PNG) is reported applied, not "[ ]"."""
+    image = workspace.tree / "task-sdk/docs/img/sample.png"
+    image.parent.mkdir(parents=True, exist_ok=True)
+    image.write_bytes(b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR" + bytes(range(256)) * 4)
+    git = Git(workspace.tree)
+    git.run("add", "-A")
+    git.run("commit", "-q", "-m", "Add a sample image")
+    assert tree.export(workspace) == ["0001-Add-a-sample-image.patch", "series"]
+    assert b"GIT binary patch" in (workspace.patches / "0001-Add-a-sample-image.patch").read_bytes()
+    assert tree.applied_patches(workspace) == {"0001-Add-a-sample-image.patch": True}
+    proc = fork_cli(workspace, "status")
+    assert proc.returncode == 0, proc.stderr
+    assert "  [x] 0001-Add-a-sample-image.patch" in proc.stdout.splitlines()
+
+
+def test_export_check_names_a_hand_edited_patch(workspace, fork_cli):
+    """`export --check` re-applies the series to a fresh base and fails on any byte that would change."""
+    commit_sample_change(workspace.tree)
+    tree.export(workspace)
+    pins = pins_mod.load(workspace.pins_file)
+    assert tree.stale_exports(workspace, pins) == []
+    proc = fork_cli(workspace, "export", "--check")
+    assert proc.returncode == 0, proc.stderr
+
+    # A hand edit that still applies: an abbreviated index line, as a plain `git format-patch` writes.
+    patch = workspace.patches / "0001-Add-a-sample-change.patch"
+    text = patch.read_bytes()
+    edited = re.sub(
+        rb"^index ([0-9a-f]{7})[0-9a-f]{33}\.\.([0-9a-f]{7})[0-9a-f]{33}",
+        rb"index \1..\2",
+        text,
+        count=1,
+        flags=re.MULTILINE,
+    )
+    assert edited != text
+    patch.write_bytes(edited)
+    assert tree.stale_exports(workspace, pins) == [patch.name]
+    proc = fork_cli(workspace, "export", "--check")
+    assert proc.returncode == 2
+    assert proc.stdout.splitlines() == [f"stale  {patch.name}"]
+    assert "changes 1 file(s) in patches/: 0001-Add-a-sample-change.patch" in proc.stderr
+    assert patch.read_bytes() == edited, "the check writes nothing"
+
+    # The listing is checked too: export writes it without comments.
+    patch.write_bytes(text)
+    (workspace.patches / "series").write_text(f"# a hand-written comment\n{patch.name}\n")
+    assert tree.stale_exports(workspace, pins) == ["series"]

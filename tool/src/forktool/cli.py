@@ -36,6 +36,18 @@ def cmd_apply(ws: Workspace, pins: pins_mod.Pins, args: argparse.Namespace) -> i
 
 
 def cmd_export(ws: Workspace, pins: pins_mod.Pins, args: argparse.Namespace) -> int:
+    if args.check:
+        stale = tree.stale_exports(ws, pins)
+        for name in stale:
+            print(f"stale  {name}")
+        if stale:
+            raise ForkError(
+                f"re-exporting the freshly applied series changes {len(stale)} file(s) in patches/: "
+                + ", ".join(stale),
+                "run ./fork apply then ./fork export, and commit patches/ (never edit a patch by hand)",
+            )
+        say("export check passed: re-exporting the series reproduces patches/ byte for byte")
+        return 0
     if not tree.is_materialized(ws):
         raise ForkError(f"{ws.tree} does not exist", "run ./fork materialize first")
     changed = tree.export(ws)
@@ -214,7 +226,12 @@ def parser() -> argparse.ArgumentParser:
     sp.add_argument("--base-only", action="store_true", help="stop at the base commit")
     sp = add("apply", cmd_apply, "reset the tree to the base and apply patches/ again")
     sp.add_argument("--force", action="store_true", help="drop unexported work in the tree")
-    add("export", cmd_export, "write the tree's commits to patches/ (byte-stable)")
+    sp = add("export", cmd_export, "write the tree's commits to patches/ (byte-stable)")
+    sp.add_argument(
+        "--check",
+        action="store_true",
+        help="write nothing; fail if re-exporting the freshly applied series would change patches/",
+    )
     add("status", cmd_status, "show the pins, the series and whether the tree is exported")
     label_opt(add("wheels", cmd_wheels, "build custom wheels of the distributions the series touches"))
     add("verify-base", cmd_verify_base, "prove that the unpatched base rebuilds into PyPI's exact wheels")

@@ -1,5 +1,5 @@
-"""./fork test: the tool's tests, upstream's suites (base vs patched, including the tests the series
-adds or changes), and the fork's integration tests."""
+"""./fork test: the series' export check, the tool's tests, upstream's suites (base vs patched,
+including the tests the series adds or changes), and the fork's integration tests."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ import subprocess
 from forktool.env import ensure_env, env_vars
 from forktool.pins import Pins
 from forktool.progress import say
+from forktool.tree import stale_exports
 from forktool.upstream_suites import run_upstream_suites
 from forktool.workspace import Workspace
 
@@ -28,6 +29,11 @@ def run_tests(ws: Workspace, pins: Pins, label: str, extra: list[str]) -> int:
     ]
     outcome: list[tuple[str, int]] = []
 
+    say("== series: export --check ==")
+    stale = stale_exports(ws, pins)
+    if stale:
+        say(f"re-exporting the series changes: {', '.join(stale)} (run ./fork apply, ./fork export)")
+    outcome.append(("export check", 1 if stale else 0))
     say("== tool tests ==")
     outcome.append(("tool", subprocess.run([*pytest, "tool/tests"], cwd=ws.root, env=env).returncode))
     say("== upstream suites: base vs patched ==")

@@ -252,6 +252,30 @@ def export(ws: Workspace) -> list[str]:
     return changed
 
 
+def stale_exports(ws: Workspace, pins: Pins) -> list[str]:
+    """The files of patches/ that re-exporting the freshly applied series would change (empty: none).
+
+    The series is applied to a new base commit in a scratch tree (the work tree is not used), then
+    exported as `./fork export` does; every patch whose bytes differ, appears or disappears is named,
+    and `series` when its listing would change.
+    """
+    listed = series(ws)
+    ws.state.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix="export-check-", dir=ws.state) as tmp:
+        scratch = Path(tmp) / "tree"
+        build_base(ws, pins, scratch)
+        git = Git(scratch)
+        apply_series(git, listed)
+        fresh = {p.name: p.read_bytes() for p in format_patches(git, Path(tmp) / "out")}
+    exported = {p.name: p.read_bytes() for p in ws.patches.glob("*.patch")}
+    stale = sorted(name for name in fresh.keys() | exported.keys() if fresh.get(name) != exported.get(name))
+    listing = "".join(f"{name}\n" for name in sorted(fresh))
+    series_path = ws.patches / SERIES_FILE
+    if (series_path.read_text() if series_path.exists() else "") != listing:
+        stale.append(SERIES_FILE)
+    return stale
+
+
 def unexported(ws: Workspace) -> list[str]:
     """Why the tree differs from patches/ (empty when everything is exported)."""
     if not is_materialized(ws):
@@ -276,7 +300,9 @@ def applied_patches(ws: Workspace) -> dict[str, bool]:
     """For each patch in the series: is an equivalent commit (same patch-id) in the tree?"""
     git = Git(ws.tree)
     commits = git.out("rev-list", "--reverse", f"{BASE_TAG}..HEAD").split()
-    in_tree = {_patch_id(git, git.run("show", c).stdout) for c in commits}
+    # --binary as in FORMAT_PATCH_OPTIONS: without it a binary file is "Binary files differ" and the
+    # commit's patch-id never equals that of its exported patch.
+    in_tree = {_patch_id(git, git.run("show", "--binary", "--full-index", c).stdout) for c in commits}
     return {p.name: _patch_id(git, p.read_bytes()) in in_tree for p in series(ws)}
 
 
