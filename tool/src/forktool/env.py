@@ -1,4 +1,5 @@
-"""The patched environment: apache-airflow-core from PyPI plus the custom wheels, pinned."""
+"""The patched environment: the custom wheels of the distributions the series touches, the others
+from PyPI, third-party packages pinned."""
 
 from __future__ import annotations
 

