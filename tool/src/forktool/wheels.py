@@ -20,6 +20,7 @@ from forktool.git import Git
 from forktool.pins import Dist, Pins
 from forktool.progress import say
 from forktool.tree import BASE_TAG, touched_paths
+from forktool.ui import build_ui
 from forktool.workspace import Workspace
 
 MANIFEST = "manifest.json"
@@ -105,8 +106,6 @@ def complete_build_copy(ws: Workspace, pins: Pins, dist: Dist, copy: Path, plan:
     """Put the generated paths back into a build copy: from the sdist, or built from source (UIs)."""
     restore_from_sdist(ws, dist, copy, plan.from_sdist)
     for folder in plan.build_ui:
-        from forktool.ui import build_ui
-
         say(f"building the UI {dist.folder}/{folder} from source (the series changes it)")
         build_ui(ws, pins.ui, uv(), copy / folder)
 
