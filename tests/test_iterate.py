@@ -6,6 +6,8 @@ from __future__ import annotations
 import json
 import os
 import sys
+import urllib.parse
+from collections import Counter
 from pathlib import Path
 
 import pytest
@@ -150,6 +152,98 @@ def test_resume_after_kill(stack, resume):
     records = log_records(stack, "iterate_resume", result, "resumable", attempt=2)
     (resumed,) = [r for r in records if r.get("event", "").startswith("Resuming")]
     assert resumed["completed"] == 500
+
+
+# -- checkpoints under faults (issue 11) ----------------------------------------------------------------
+
+CHECKPOINT_ITEMS = 2000
+#: iterate_checkpoint_interval's default, which the DAGs keep.
+CHECKPOINT_INTERVAL = 2.0
+#: The documented bound is the items finished in the last interval plus those finished while the flush in
+#: progress was written (a few requests of milliseconds); this allows for a loaded 2-core machine.
+FLUSH_SLACK = 1.0
+
+
+@pytest.fixture(scope="module")
+def kill_resume(stack, tmp_path_factory):
+    return run(stack, "iterate_kill_resume", tmp_path_factory)
+
+
+@pytest.fixture(scope="module")
+def timeout_chain(stack, tmp_path_factory):
+    return run(stack, "iterate_timeout_converges", tmp_path_factory)
+
+
+def finished_by_try(events):
+    by_try: dict[int, dict[int, float]] = {}
+    for e in events:
+        if e["kind"] == "finished":
+            assert e["x"] not in by_try.setdefault(e["try"], {}), "an item ran twice in one attempt"
+            by_try[e["try"]][e["x"]] = e["t"]
+    return by_try
+
+
+def state_store_keys(stack, dag_id, run_id, task_id):
+    quote = urllib.parse.quote
+    path = f"dags/{dag_id}/dagRuns/{quote(run_id, safe='')}/taskInstances/{task_id}/state-store"
+    return [entry["key"] for entry in stack.api_get(path)["task_state_store"]]
+
+
+def test_sigkill_at_half_reruns_at_most_the_last_checkpoint_interval(stack, kill_resume):
+    """SIGKILL of the task process after 1,000 of 2,000 items (80-180 ms, concurrency 16, retries=1)."""
+    result, events = kill_resume
+    assert result.tis["killed_at_half"] == "success", result.output[-3000:]
+    (killed,) = [e["t"] for e in events if e["kind"] == "killed"]
+    by_try = finished_by_try(events)
+    first, second = by_try[1], by_try[2]
+    assert len(first) == CHECKPOINT_ITEMS // 2 - 1  # the 1,000th item killed the process
+    assert set(first) | set(second) == set(range(CHECKPOINT_ITEMS))
+    rerun = set(first) & set(second)
+    since = killed - (CHECKPOINT_INTERVAL + FLUSH_SLACK)
+    last_interval = {x for x, t in first.items() if t >= since}
+    # Only items of the last checkpoint interval ran again, never older ones (the manifest kept up).
+    assert rerun <= last_interval, sorted((killed - first[x], x) for x in rerun - last_interval)[:10]
+    print(
+        f"\nSIGKILL after {len(first)} items: {len(rerun)} finished items ran again; "
+        f"{len(last_interval)} finished in the last {CHECKPOINT_INTERVAL + FLUSH_SLACK:.0f} s before the kill"
+    )
+    (res,) = [e["results"] for e in events if e["kind"] == "results"]
+    assert res == [x * 2 for x in range(CHECKPOINT_ITEMS)]
+    records = log_records(stack, "iterate_kill_resume", result, "killed_at_half", attempt=2)
+    (resumed,) = [r for r in records if r.get("event", "").startswith("Resuming")]
+    assert resumed["completed"] == len(first) - len(rerun)
+    # Chunks hold up to 1,000 items whatever the pace of the items (it was ~10 items per chunk).
+    assert resumed["chunks"] == 1
+    # Deleted once the success was recorded.
+    assert state_store_keys(stack, "iterate_kill_resume", result.run_id, "killed_at_half") == []
+
+
+def test_execution_timeout_retry_chain_converges(stack, timeout_chain):
+    """execution_timeout=10 s over ~16 s of items, 3 tries: each try keeps what the earlier ones did."""
+    result, events = timeout_chain
+    assert result.tis["timed_out"] == "success", result.output[-3000:]
+    by_try = finished_by_try(events)
+    tries = sorted(by_try)
+    assert len(tries) >= 2, "the first try was expected to time out"
+    counts = Counter(x for finished in by_try.values() for x in finished)
+    assert set(counts) == set(range(CHECKPOINT_ITEMS))
+    rerun = {x for x, n in counts.items() if n > 1}
+    # A timeout is an orderly failure: the queued items are flushed before the attempt ends. At most the
+    # items of the last interval of a failed try may run again (if the flush itself was interrupted).
+    allowed: set[int] = set()
+    for t in tries[:-1]:
+        end = max(by_try[t].values())
+        allowed |= {x for x, at in by_try[t].items() if at >= end - (CHECKPOINT_INTERVAL + FLUSH_SLACK)}
+    assert rerun <= allowed, sorted(rerun - allowed)[:20]
+    print(f"\nitems per try: {[len(by_try[t]) for t in tries]}; {len(rerun)} finished items ran again")
+    (res,) = [e["results"] for e in events if e["kind"] == "results"]
+    assert res == [x * 2 for x in range(CHECKPOINT_ITEMS)]
+    for t in tries[1:]:
+        records = log_records(stack, "iterate_timeout_converges", result, "timed_out", attempt=t)
+        (resumed,) = [r for r in records if r.get("event", "").startswith("Resuming")]
+        done_before = {x for k in tries if k < t for x in by_try[k]}
+        assert len(done_before) - len(allowed) <= resumed["completed"] <= len(done_before)
+    assert state_store_keys(stack, "iterate_timeout_converges", result.run_id, "timed_out") == []
 
 
 BAD_DAGS = {
