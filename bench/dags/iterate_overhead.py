@@ -14,6 +14,7 @@ import asyncio
 import json
 import os
 import resource
+from datetime import timedelta
 
 from airflow.sdk import DAG, task
 
@@ -33,7 +34,9 @@ def record_peak_rss(context) -> None:
             "maxrss_kb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss,
         }
     )
-    with open(path, "a") as f:  # one short O_APPEND write per process: mapped instances do not interleave
+    with open(
+        path, "a"
+    ) as f:  # one short O_APPEND write per process: mapped instances do not interleave
         f.write(line + "\n")
 
 
@@ -85,3 +88,38 @@ with DAG("iterate_overhead_gather", schedule=None, catchup=False, default_args=A
         return await asyncio.gather(*(one(x) for x in xs))
 
     noop(items_task())
+
+
+# -- checkpoints: requests per 1,000 items and resume time (forktool.bench_iterate.measure_checkpoints) --
+
+
+def item_seconds(x: int) -> float:
+    """80-180 ms, fixed per item: the workload of the checkpoint faults reported in issue 11."""
+    return 0.08 + (x * 7919 % 101) / 1000
+
+
+with DAG("iterate_checkpoint_slow", schedule=None, catchup=False, default_args=ARGS):
+
+    @task(iterate_concurrency=CONCURRENCY)
+    async def noop(x: int) -> int:
+        await asyncio.sleep(item_seconds(x))
+        return x
+
+    noop.iterate(x=items_task())
+
+with DAG(
+    "iterate_checkpoint_resume",
+    schedule=None,
+    catchup=False,
+    default_args={"retries": 1, "retry_delay": timedelta(seconds=0)},
+):
+
+    @task(iterate_concurrency=CONCURRENCY)
+    async def noop(x: int, ti=None, dag_run=None) -> int:
+        # The first try fails on the last item: the others are checkpointed when it fails, and the
+        # second try resumes them all (its log's "Resuming" event says how long reading them took).
+        if ti.try_number == 1 and x == int((dag_run.conf or {}).get("n", 1000)) - 1:
+            raise RuntimeError("fail the first try after every other item finished")
+        return x
+
+    noop.iterate(x=items_task())

@@ -7,6 +7,13 @@ measured task's wall time (task instance start to end; for ``.expand()`` the fir
 start to the last one's end, and the sum of their durations), the DAG run's wall time, the per-item
 overhead (task wall / n), and the peak RSS of the task process, read inside it by an
 ``on_success_callback`` (for ``.expand()``: the largest over its task instances).
+
+On the same stack it then measures ``.iterate()``'s checkpoints (task-sdk ``iterate_checkpoint``): the
+checkpoint writes and deletes per 1,000 items of the workload the checkpoint faults were reported with
+(2,000 items of 80-180 ms, concurrency 16), and the resume of the largest item count: a first try that
+fails on its last item, then a retry that reads the others back ("Resuming" in its log: items, chunks,
+seconds). The counts come from the task log: writes from the "Task progress summary" event, deletes
+from "Deleted iterate checkpoints".
 """
 
 from __future__ import annotations
@@ -18,6 +25,7 @@ import time
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 from forktool.airflow_stack import AirflowStack
 from forktool.env import ensure_env
@@ -43,6 +51,23 @@ VARIANTS = (
 )
 REFERENCE = "asyncio.gather"
 MEASURED_TASK = "noop"
+#: The workload of the checkpoint faults reported in issue 11: 80-180 ms items, concurrency 16.
+CHECKPOINT_ITEMS = 2000
+
+
+@dataclass
+class CheckpointRow:
+    workload: str
+    items: int
+    writes: int | None = None
+    deletes: int | None = None
+    resumed: int | None = None
+    chunks: int | None = None
+    resume_s: float | None = None
+    note: str = ""
+
+    def per_1000(self, count: int | None) -> float | None:
+        return count * 1000 / self.items if count is not None and self.items else None
 
 
 @dataclass
@@ -124,8 +149,9 @@ def _expand_not_run(items: int, sample: Row | None) -> Row:
 
 def measure(
     python: Path, dags: Path, state: Path, items: list[int], concurrency: int, expand_max: int
-) -> list[Row]:
-    """Run every variant at every item count on one started stack; the rows in table order.
+) -> tuple[list[Row], list[CheckpointRow]]:
+    """Run every variant at every item count on one started stack; the rows in table order, then the
+    checkpoint rows (:func:`measure_checkpoints`).
 
     ``.expand()`` runs over at most `expand_max` items, once: a larger count is shown as not run, with the
     time it would take at the measured per-item rate.
@@ -161,9 +187,80 @@ def measure(
                     say(
                         f"{variant} x{ran:,}: {took:.1f} s" + (f" ({row.note})" if row.task_s is None else "")
                     )
+            checkpoint_rows = measure_checkpoints(stack, max(items))
         finally:
             stack.stop()
+    return rows, checkpoint_rows
+
+
+def _log_event(
+    stack: AirflowStack, dag_id: str, run_id: str, attempt: int, event: str
+) -> dict[str, Any] | None:
+    try:
+        records = stack.task_log_records(dag_id, run_id, MEASURED_TASK, attempt)
+    except OSError:
+        return None
+    return next((r for r in records if str(r.get("event", "")).startswith(event)), None)
+
+
+def measure_checkpoints(stack: AirflowStack, resume_items: int) -> list[CheckpointRow]:
+    """Checkpoint requests of the issue's workload, and the resume of `resume_items` no-op items."""
+    rows = []
+    slow = CheckpointRow("80-180 ms items, success", CHECKPOINT_ITEMS)
+    run = stack.run_dag("iterate_checkpoint_slow", conf={"n": CHECKPOINT_ITEMS}, timeout=900)
+    summary = _log_event(stack, "iterate_checkpoint_slow", run.run_id, 1, "Task progress summary")
+    deleted = _log_event(stack, "iterate_checkpoint_slow", run.run_id, 1, "Deleted iterate checkpoints")
+    if run.state != "success" or summary is None:
+        slow.note = f"run {run.state}"
+    else:
+        slow.writes = int(summary.get("checkpoint_writes") or 0)
+        slow.deletes = int(deleted["deletes"]) if deleted else 0
+    rows.append(slow)
+    say(f"checkpoints x{CHECKPOINT_ITEMS:,}: {slow.writes} writes, {slow.deletes} deletes")
+
+    resume = CheckpointRow("no-op items, retried", resume_items)
+    dag_id = "iterate_checkpoint_resume"
+    run = stack.run_dag(dag_id, conf={"n": resume_items}, timeout=600 + resume_items * 0.01)
+    failed = _log_event(stack, dag_id, run.run_id, 1, "Task progress summary")
+    resumed = _log_event(stack, dag_id, run.run_id, 2, "Resuming")
+    summary = _log_event(stack, dag_id, run.run_id, 2, "Task progress summary")
+    deleted = _log_event(stack, dag_id, run.run_id, 2, "Deleted iterate checkpoints")
+    if run.state != "success" or resumed is None or failed is None or summary is None:
+        resume.note = f"run {run.state}; no resume measured"
+    else:
+        resume.writes = int(failed.get("checkpoint_writes") or 0) + int(summary.get("checkpoint_writes") or 0)
+        resume.deletes = int(deleted["deletes"]) if deleted else 0
+        resume.resumed = int(resumed["completed"])
+        resume.chunks = int(resumed["chunks"])
+        resume.resume_s = float(resumed["load_s"])
+    rows.append(resume)
+    say(
+        f"resume x{resume_items:,}: {resume.resumed} items from {resume.chunks} chunks in {resume.resume_s} s"
+    )
     return rows
+
+
+def print_checkpoints(rows: list[CheckpointRow]) -> None:
+    print(
+        "\n.iterate() checkpoints (iterate_checkpoint_interval 2 s, chunks of up to 1,000 items), same stack"
+    )
+    head = (
+        f"{'workload':28} {'items':>8} {'writes':>7} {'deletes':>8} {'writes/1k':>10} {'deletes/1k':>11} "
+        f"{'resumed':>8} {'chunks':>7} {'resume':>8}"
+    )
+    print(f"{head}\n{'-' * len(head)}")
+    for r in rows:
+        print(
+            f"{r.workload:28} {r.items:>8,} {_fmt(r.writes, 'd'):>7} {_fmt(r.deletes, 'd'):>8} "
+            f"{_fmt(r.per_1000(r.writes), '.1f'):>10} {_fmt(r.per_1000(r.deletes), '.1f'):>11} "
+            f"{_fmt(r.resumed, ','):>8} {_fmt(r.chunks, 'd'):>7} {_fmt(r.resume_s, '.2f', ' s'):>8}"
+            + (f"  ({r.note})" if r.note else "")
+        )
+    print(
+        "writes: chunk and manifest writes of all tries (Task progress summary); deletes: after the "
+        "success was recorded\n(Deleted iterate checkpoints); resume: reading the checkpoints back at the "
+        "start of the retry (Resuming, load_s)"
+    )
 
 
 def _fmt(value: float | None, spec: str, unit: str = "") -> str:
@@ -218,6 +315,10 @@ def run(ws: Workspace, pins: Pins, label: str, items: list[int], concurrency: in
     if concurrency < 1 or expand_max < 1:
         raise ForkError("--concurrency and --expand-max must be at least 1")
     python = ensure_env(ws, pins, label)
-    rows = measure(python, ws.root / "bench" / "dags", ws.state, items, concurrency, expand_max)
+    rows, checkpoint_rows = measure(
+        python, ws.root / "bench" / "dags", ws.state, items, concurrency, expand_max
+    )
     print_table(rows, concurrency)
-    return 1 if any(r.task_s is None and not r.note.startswith("not run") for r in rows) else 0
+    print_checkpoints(checkpoint_rows)
+    failed = any(r.task_s is None and not r.note.startswith("not run") for r in rows)
+    return 1 if failed or any(r.note for r in checkpoint_rows) else 0
