@@ -8,6 +8,7 @@ import os
 import sys
 import urllib.parse
 from collections import Counter
+from datetime import datetime
 from pathlib import Path
 
 import pytest
@@ -15,9 +16,9 @@ import pytest
 N = 1000
 
 
-def run(stack, dag_id, tmp_path_factory):
+def run(stack, dag_id, tmp_path_factory, **env):
     events_file = Path(tmp_path_factory.mktemp("events")) / "events.jsonl"
-    result = stack.run_dag(dag_id, env={"FORK_TEST_EVENTS": str(events_file)}, timeout=600)
+    result = stack.run_dag(dag_id, env={"FORK_TEST_EVENTS": str(events_file), **env}, timeout=600)
     events = (
         [json.loads(line) for line in events_file.read_text().splitlines()] if events_file.exists() else []
     )
@@ -244,6 +245,35 @@ def test_execution_timeout_retry_chain_converges(stack, timeout_chain):
         done_before = {x for k in tries if k < t for x in by_try[k]}
         assert len(done_before) - len(allowed) <= resumed["completed"] <= len(done_before)
     assert state_store_keys(stack, "iterate_timeout_converges", result.run_id, "timed_out") == []
+
+
+def test_cleanup_after_success_does_not_count_against_execution_timeout(stack, tmp_path_factory):
+    """Deleting the checkpoints takes 8 s (2 deletes of 4 s), longer than the 6 s execution_timeout.
+
+    They are deleted once the success is recorded, so the attempt neither times out nor loses its
+    results (issue 11: a try that finished all items timed out while deleting them, and the next try ran
+    every item again).
+    """
+    result, events = run(
+        stack,
+        "iterate_slow_cleanup",
+        tmp_path_factory,
+        AIRFLOW__WORKERS__STATE_STORE_BACKEND="iterate_slow_state_store.SlowDeleteStateStore",
+        FORK_TEST_STORE_DELETE_SECONDS="4",
+    )
+    assert result.tis["slow_cleanup"] == "success", result.output[-3000:]
+    by_try = finished_by_try(events)
+    assert sorted(by_try) == [1]
+    assert sorted(by_try[1]) == list(range(300))
+    records = log_records(stack, "iterate_slow_cleanup", result, "slow_cleanup")
+    (deleted,) = [r for r in records if r.get("event") == "Deleted iterate checkpoints"]
+    (summary,) = [r for r in records if r.get("event") == "Task progress summary"]
+    assert deleted["deletes"] == 2
+    # The slow backend was in use: the cleanup (after the summary) outlasted execution_timeout.
+    at = {r["event"]: datetime.fromisoformat(r["timestamp"]) for r in (deleted, summary)}
+    assert (at["Deleted iterate checkpoints"] - at["Task progress summary"]).total_seconds() >= 8
+    assert not [r for r in records if "timed out" in str(r.get("event", "")).lower()]
+    assert state_store_keys(stack, "iterate_slow_cleanup", result.run_id, "slow_cleanup") == []
 
 
 BAD_DAGS = {

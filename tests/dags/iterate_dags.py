@@ -247,3 +247,25 @@ with DAG(
         record(kind="results", results=ti.xcom_pull(task_ids="timed_out"))
 
     timed_out.iterate(x=list(range(CHECKPOINT_ITEMS))) >> timeout_result()
+
+
+with DAG(
+    "iterate_slow_cleanup",
+    schedule=None,
+    catchup=False,
+    default_args={"retries": 1, "retry_delay": timedelta(seconds=0)},
+):
+    # Run with [workers] state_store_backend = iterate_slow_state_store.SlowDeleteStateStore (tests/plugins)
+    # and deletes of 4 s: deleting the manifest and the chunk takes longer than execution_timeout.
+
+    @task(
+        iterate_concurrency=16,
+        iterate_checkpoint_interval=0.2,
+        execution_timeout=timedelta(seconds=6),
+    )
+    async def slow_cleanup(x):
+        await asyncio.sleep(0.01)
+        record(kind="finished", x=x, t=time.time())
+        return x * 2
+
+    slow_cleanup.iterate(x=list(range(300)))
