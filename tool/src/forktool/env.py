@@ -43,6 +43,8 @@ def lock(ws: Workspace, pins: Pins) -> None:
             lines.append(f"-e {ws.devel_common}")
         wanted.write_text("\n".join(lines) + "\n")
         out = Path(tmp) / "constraints.txt"
+        if ws.constraints.exists():  # uv keeps the pins of an existing output file unless they must move
+            out.write_text(ws.constraints.read_text())
         skip = [arg for d in pins.dists for arg in ("--no-emit-package", d.name)]
         skip += ["--no-emit-package", "airflow-fork-devel-common"]
         _uv(
