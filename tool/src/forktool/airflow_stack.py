@@ -239,6 +239,33 @@ class AirflowStack:
             pid = int(stat.rsplit(")", 1)[1].split()[1])
         return None
 
+    def worker_tree(self, name: str) -> list[int]:
+        """Pids of worker `name`'s main process and all its descendants (pool processes, and the task
+        processes they supervise, which run in process groups of their own)."""
+        children: dict[int, list[int]] = {}
+        for entry in Path("/proc").iterdir():
+            if entry.name.isdigit():
+                try:
+                    stat = (entry / "stat").read_text()
+                except OSError:  # exited meanwhile
+                    continue
+                children.setdefault(int(stat.rsplit(")", 1)[1].split()[1]), []).append(int(entry.name))
+        tree, todo = [], [self.workers[name].pid]
+        while todo:
+            pid = todo.pop()
+            tree.append(pid)
+            todo.extend(children.get(pid, []))
+        return tree
+
+    def kill_worker_tree(self, name: str, sig: int = signal.SIGKILL) -> list[int]:
+        """Send `sig` to every process of worker `name`'s tree at once, as a host or container that dies
+        (or systemd's ``KillMode=control-group``) does; return their pids."""
+        pids = self.worker_tree(name)
+        for pid in pids:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, sig)
+        return pids
+
     def stop_worker(self, name: str, sig: int = signal.SIGTERM, timeout: float = 60) -> int | None:
         """Send `sig` to worker `name`'s main process; wait `timeout` s for it to exit (then SIGKILL its
         session). Returns its exit status, None when it had to be killed."""
