@@ -12,6 +12,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+
 from forktool.airflow_stack import AirflowStack, free_port
 from forktool.sshd import Sshd
 
@@ -42,6 +43,7 @@ def celery_stack(tmp_path_factory: pytest.TempPathFactory, sshd: Sshd) -> Iterat
         extra_env={
             "FORK_TEST_EVENTS": str(home / "events.jsonl"),
             "FORK_TEST_RESULTS": str(results),
+            "FORK_TEST_RESULT": str(results / "result.json"),
             f"AIRFLOW_CONN_{SFTP_CONN_ID.upper()}": sshd.airflow_connection(),
         },
     )

@@ -138,7 +138,7 @@ def cmd_test(ws: Workspace, pins: pins_mod.Pins, args: argparse.Namespace) -> in
 def cmd_demo(ws: Workspace, pins: pins_mod.Pins, args: argparse.Namespace) -> int:
     from forktool.demo import run_demo
 
-    return run_demo(ws, pins, _label(args, pins))
+    return run_demo(ws, pins, _label(args, pins), args.executor)
 
 
 def cmd_bench(ws: Workspace, pins: pins_mod.Pins, args: argparse.Namespace) -> int:
@@ -248,7 +248,14 @@ def parser() -> argparse.ArgumentParser:
     sp = add("test", cmd_test, "run all tests: the tool's, the series', the fork's integration tests")
     label_opt(sp)
     sp.add_argument("pytest_args", nargs=argparse.REMAINDER, help="extra pytest arguments (e.g. -k name)")
-    label_opt(add("demo", cmd_demo, "build the patched Airflow and run the demo DAG (SQLite, loopback)"))
+    sp = add("demo", cmd_demo, "build the patched Airflow and run the demo DAG (SQLite, loopback)")
+    label_opt(sp)
+    sp.add_argument(
+        "--executor",
+        choices=("local", "celery"),
+        default="local",
+        help="local: `airflow dags test`; celery: scheduler and a Celery worker on a loopback Redis",
+    )
     sp = add(
         "upstream-tests", cmd_upstream_tests, "run upstream's test suites on the base and the patched build"
     )
