@@ -4,8 +4,9 @@
   worker stops taking tasks and waits for the running one, which finishes normally; the worker then exits.
 - SIGTERM to the worker's whole process group (systemd's default ``KillMode=control-group``, ``kill --
   -PGID``): the task process gets SIGTERM itself, its coroutine is cancelled, its ``finally`` and
-  ``on_kill`` run, and the task ends failed with AirflowTaskTerminated, as upstream marks a task whose
-  process received SIGTERM.
+  ``on_kill`` run, and the task ends failed with AirflowTaskTerminated: the state upstream's task runner
+  gives that exception (terminal failure). Upstream itself only calls ``on_kill`` from its SIGTERM
+  handler and lets the coroutine run on.
 - SIGKILL of the worker half way through an ``.iterate()`` task with retries=1: the scheduler fails the
   orphaned attempt (task instance heartbeat timeout), the retry runs on the other worker and skips the
   items the first attempt checkpointed.
