@@ -88,9 +88,9 @@ def events(celery_events: Events) -> Events:
 
 
 @pytest.fixture
-def ensure_workers(celery_stack: AirflowStack) -> Iterator[None]:
-    """Whatever a test does to the workers, the next test finds both running."""
-    yield
+def ensure_workers(celery_stack: AirflowStack) -> None:
+    """Every worker is running when the test starts (an earlier test may have stopped or killed one);
+    started here rather than after such a test, so the package's last test leaves no restart behind."""
     for n in range(1, celery_stack.celery_workers + 1):
         if f"worker{n}" not in celery_stack.workers:
             celery_stack.start_worker(f"worker{n}")
