@@ -307,13 +307,13 @@ async def test_outage_longer_than_tolerance_aborts_with_one_clear_error(
 # -- local disk full -------------------------------------------------------------------------------
 @pytest.fixture
 def small_disk(tmp_path: Path) -> Iterator[Path]:
-    """A 128 KiB tmpfs (needs root and mount permission; skipped otherwise)."""
+    """A 100 KiB tmpfs: 25 pages, so the fourth 31,084-byte file gets one (needs root; skipped otherwise)."""
     mount = tmp_path / "small-disk"
     mount.mkdir()
     if not shutil.which("mount"):
         pytest.skip("no mount command: cannot create a small tmpfs to fill")
     proc = subprocess.run(
-        ["mount", "-t", "tmpfs", "-o", "size=128k", "tmpfs", str(mount)], capture_output=True, text=True
+        ["mount", "-t", "tmpfs", "-o", "size=100k", "tmpfs", str(mount)], capture_output=True, text=True
     )
     if proc.returncode != 0:
         pytest.skip(
@@ -336,7 +336,7 @@ async def test_full_local_disk_never_reports_truncated_files(
     src.mkdir()
     rng = random.Random(5)
     sums = {}
-    for i in range(12):  # 12 x 31,084 bytes: about three fit on the 128 KiB disk
+    for i in range(12):  # 12 x 31,084 bytes (8 pages each): three fit, the fourth is cut at 4,096 bytes
         body = rng.randbytes(31_084)
         (src / f"f{i:02d}.bin").write_bytes(body)
         sums[f"f{i:02d}.bin"] = hashlib.sha256(body).hexdigest()
