@@ -114,3 +114,28 @@ async def test_deferrable_sensor_keeps_waiting_on_an_empty_directory(server: Ser
     await events.aclose()
     assert event.payload == {"status": "success", "message": "Sensed 1 files: ['arrived.xml']"}
     assert sensor.poke({}) is True
+
+
+@pytest.mark.asyncio
+@pytest.mark.timeout(60)
+async def test_deferrable_sensor_without_pattern_waits_for_a_file_not_a_directory(
+    server: Server, tmp_path: Path
+) -> None:
+    """Without file_pattern the sync sensor senses regular files only (isfile); so must the trigger."""
+    target = tmp_path / "expected"
+    target.mkdir()  # a directory where a file is awaited
+    sensor = SFTPSensor(task_id="sense", sftp_conn_id=server.conn_id, path=str(target))
+    assert sensor.poke({}) is False
+
+    trigger = SFTPTrigger(path=str(target), file_pattern="", sftp_conn_id=server.conn_id, poke_interval=0.2)
+    events = trigger.run()
+    first = asyncio.ensure_future(anext(events))
+    done, _ = await asyncio.wait({first}, timeout=2.0)
+    assert not done, f"the trigger sensed a directory: {first.result().payload if done else ''}"
+
+    target.rmdir()
+    target.write_text("now a file")
+    event = await asyncio.wait_for(first, timeout=10)
+    await events.aclose()
+    assert event.payload == {"status": "success", "message": f"Sensed file: {target}"}
+    assert sensor.poke({}) is True
