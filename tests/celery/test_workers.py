@@ -74,16 +74,13 @@ RESUME_DAG = "celery_iterate_resume"
 ITEMS = 2000
 CONCURRENCY = 4  # iterate_concurrency of the DAG's task
 CHECKPOINT_INTERVAL = 0.2  # its iterate_checkpoint_interval, seconds
+WRITE_ALLOWANCE = 1.0  # seconds one checkpoint write may take on a loaded machine (as tests/test_iterate.py)
 
 
 def ran(events, try_number: int) -> list[dict]:
     return [e for e in events.of("resumable") if e["kind"] == "ran" and e["try_number"] == try_number]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="issue 11 item 1",  # under steady progress the manifest starves: the retry re-runs every item
-)
 def test_resume_on_the_other_worker_after_sigkill(celery_stack, events):
     """SIGKILL the worker half way; the retry lands on the other worker and runs only what is left.
 
@@ -122,7 +119,10 @@ def test_resume_on_the_other_worker_after_sigkill(celery_stack, events):
     assert len(second_done) == ITEMS - resumed["completed"]
     assert not set(second_done) & (first_done - set(second_done))
     lost = first_done & set(second_done)  # finished by try 1 but not checkpointed: run twice
-    last_interval = [e for e in ran(events, 1) if e["time"] >= killed_at - CHECKPOINT_INTERVAL - 0.1]
+    # The documented bound: the items finished in the last interval before the kill, plus those that
+    # finished while the flush in progress was written (WRITE_ALLOWANCE covers one write on a loaded machine).
+    window = CHECKPOINT_INTERVAL + WRITE_ALLOWANCE
+    last_interval = [e for e in ran(events, 1) if e["time"] >= killed_at - window]
     assert len(lost) <= len(last_interval) + CONCURRENCY, (len(lost), len(last_interval))
     # The retry ran on the other worker (the first one is gone) and produced a clean run's result.
     assert "Resuming" in celery_stack.task_log(RESUME_DAG, run.run_id, "resumable", 2)
