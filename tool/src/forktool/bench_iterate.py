@@ -30,6 +30,7 @@ from typing import Any
 from forktool.airflow_stack import AirflowStack
 from forktool.env import ensure_env
 from forktool.errors import ForkError
+from forktool.interpreters import Interpreter
 from forktool.pins import Pins
 from forktool.progress import say
 from forktool.workspace import Workspace
@@ -308,13 +309,21 @@ def print_table(rows: list[Row], concurrency: int) -> None:
         print("\n".join(["notes:", *notes]))
 
 
-def run(ws: Workspace, pins: Pins, label: str, items: list[int], concurrency: int, expand_max: int) -> int:
+def run(
+    ws: Workspace,
+    pins: Pins,
+    label: str,
+    items: list[int],
+    concurrency: int,
+    expand_max: int,
+    interpreter: Interpreter | None = None,
+) -> int:
     """``./fork bench iterate``: build (if needed) the fork's environment, measure, print the table."""
     if not items or min(items) < 1:
         raise ForkError(f"--items must be positive counts, got {items}")
     if concurrency < 1 or expand_max < 1:
         raise ForkError("--concurrency and --expand-max must be at least 1")
-    python = ensure_env(ws, pins, label)
+    python = ensure_env(ws, pins, label, interpreter=interpreter)
     rows, checkpoint_rows = measure(
         python, ws.root / "bench" / "dags", ws.state, items, concurrency, expand_max
     )

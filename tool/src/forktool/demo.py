@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 
 from forktool.env import ensure_env, env_vars
 from forktool.errors import ForkError
+from forktool.interpreters import Interpreter
 from forktool.pins import Pins
 from forktool.progress import say
 from forktool.workspace import Workspace
@@ -47,10 +48,12 @@ def _step(what: str, argv: list[str], env: dict[str, str], log: Path) -> None:
         raise ForkError(f"{what} failed (exit {proc.returncode}); last lines:\n{tail}", f"full log: {log}")
 
 
-def run_demo(ws: Workspace, pins: Pins, label: str, executor: str = "local") -> int:
-    python = ensure_env(ws, pins, label)
+def run_demo(
+    ws: Workspace, pins: Pins, label: str, executor: str = "local", interpreter: Interpreter | None = None
+) -> int:
+    python = ensure_env(ws, pins, label, interpreter=interpreter)
     if executor == "celery":
-        return run_demo_celery(ws, pins, label, python)
+        return run_demo_celery(ws, pins, label, python, interpreter)
     home = ws.state / "demo" / "airflow-home"
     home.mkdir(parents=True, exist_ok=True)
     env = airflow_env(python, home, ws.root / "demo" / "dags")
@@ -63,10 +66,12 @@ def run_demo(ws: Workspace, pins: Pins, label: str, executor: str = "local") -> 
             print(line)
     say(f"full log: {log}")
     shown = subprocess.run([str(python), str(ws.root / "demo" / "show_run.py"), DEMO_DAG], env=env).returncode
-    return shown or sftp_scenario(ws, pins, label, python, env, airflow)
+    return shown or sftp_scenario(ws, pins, label, python, env, airflow, interpreter)
 
 
-def run_demo_celery(ws: Workspace, pins: Pins, label: str, python: Path) -> int:
+def run_demo_celery(
+    ws: Workspace, pins: Pins, label: str, python: Path, interpreter: Interpreter | None = None
+) -> int:
     """Both demo DAGs through a production-shaped deployment: Redis on 127.0.0.1, ``airflow scheduler``,
     ``airflow api-server`` and one ``airflow celery worker``, runs triggered through the REST API."""
     from forktool import bench_sftp
@@ -115,7 +120,7 @@ def run_demo_celery(ws: Workspace, pins: Pins, label: str, python: Path) -> int:
             ),
             "",
         )
-        return _compare_with_upstream(ws, pins, label, sshd, data, sums, out, line, home)
+        return _compare_with_upstream(ws, pins, label, sshd, data, sums, out, line, home, interpreter)
     finally:
         stack.stop()
         sshd.stop()
@@ -131,7 +136,13 @@ def _sftp_dataset(ws: Workspace) -> tuple[Path, dict[str, str]]:
 
 
 def sftp_scenario(
-    ws: Workspace, pins: Pins, label: str, python: Path, env: dict[str, str], airflow: str
+    ws: Workspace,
+    pins: Pins,
+    label: str,
+    python: Path,
+    env: dict[str, str],
+    airflow: str,
+    interpreter: Interpreter | None = None,
 ) -> int:
     """The seed's scenario: 17,000 XML files from a loopback sshd, downloaded by one async task through
     the fork's pool under real Airflow, checked, and compared with upstream's async hook and pool."""
@@ -151,7 +162,7 @@ def sftp_scenario(
         line = next(
             (ln for ln in log.read_text(errors="replace").splitlines() if ln.startswith("downloaded ")), ""
         )
-        return _compare_with_upstream(ws, pins, label, sshd, data, sums, out, line, log)
+        return _compare_with_upstream(ws, pins, label, sshd, data, sums, out, line, log, interpreter)
     finally:
         sshd.stop()
         shutil.rmtree(out, ignore_errors=True)
@@ -167,6 +178,7 @@ def _compare_with_upstream(
     out: Path,
     line: str,
     log: Path,
+    interpreter: Interpreter | None = None,
 ) -> int:
     """Verify the fork's download in `out`/fork, print `line`, then time upstream's pool on the same tree."""
     from forktool import bench_sftp
@@ -176,7 +188,7 @@ def _compare_with_upstream(
         raise ForkError(f"{bad} downloaded file(s) do not match their checksum", f"see {log}")
     print(f"fork:     {line} (every checksum verified)")
     say("the same download with upstream's SFTPHookAsync and SFTPClientPool, in the unpatched environment")
-    base_python = ensure_env(ws, pins, label, base=True)
+    base_python = ensure_env(ws, pins, label, base=True, interpreter=interpreter)
     upstream = bench_sftp.measure_contender(ws, sshd, data, sums, out, base_python, "base-pool")
     if upstream.bad:
         raise ForkError(f"upstream's pool delivered {upstream.bad} file(s) that do not match their checksum")

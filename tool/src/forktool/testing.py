@@ -1,11 +1,15 @@
 """./fork test: the series' export check, the tool's tests, upstream's suites (base vs patched,
-including the tests the series adds or changes), and the fork's integration tests."""
+including the tests the series adds or changes), and the fork's integration tests, on each Python
+version of the test matrix."""
 
 from __future__ import annotations
 
 import subprocess
+import time
 
 from forktool.env import ensure_env, env_vars
+from forktool.errors import ForkError
+from forktool.interpreters import TEST_MATRIX, UPSTREAM_SUITES_MATRIX, Interpreter, resolve
 from forktool.pins import Pins
 from forktool.progress import say
 from forktool.tree import stale_exports
@@ -13,12 +17,34 @@ from forktool.upstream_suites import run_upstream_suites
 from forktool.workspace import Workspace
 
 
-def run_tests(ws: Workspace, pins: Pins, label: str, extra: list[str]) -> int:
-    python = ensure_env(ws, pins, label)
-    env = env_vars(python)
-    env.update(PYTHONPATH=str(ws.root / "tool" / "src"), FORK_ROOT=str(ws.root))
+def matrix(pythons: list[str] | None) -> tuple[list[Interpreter], list[Interpreter]]:
+    """(interpreters of the integration tests, interpreters of upstream's suites).
+
+    --python given (once or more): everything on each of them. Else CI's matrix: the integration
+    tests on TEST_MATRIX, upstream's suites on UPSTREAM_SUITES_MATRIX. Every interpreter is found
+    before anything runs, so a missing one fails at once, not after the suites.
+    """
+    if pythons:
+        chosen = list({i.minor: i for i in map(resolve, pythons)}.values())
+        return chosen, chosen
+    found: dict[str, Interpreter] = {}
+    for version in dict.fromkeys([*TEST_MATRIX, *UPSTREAM_SUITES_MATRIX]):
+        try:
+            found[version] = resolve(version)
+        except ForkError as err:
+            raise ForkError(
+                f"./fork test runs the integration tests on Python {' and '.join(TEST_MATRIX)}: "
+                + err.problem,
+                f"{err.hint}; or test one version: ./fork test --python X.Y",
+            ) from None
+    return [found[v] for v in TEST_MATRIX], [found[v] for v in UPSTREAM_SUITES_MATRIX]
+
+
+def run_tests(
+    ws: Workspace, pins: Pins, label: str, extra: list[str], pythons: list[str] | None = None
+) -> int:
+    integration, upstream = matrix(pythons)
     pytest = [
-        str(python),
         "-m",
         "pytest",
         "-p",
@@ -27,22 +53,37 @@ def run_tests(ws: Workspace, pins: Pins, label: str, extra: list[str]) -> int:
         "asyncio_default_fixture_loop_scope=function",
         *extra,
     ]
-    outcome: list[tuple[str, int]] = []
+    outcome: list[tuple[str, int, float]] = []
+
+    def stage(name: str, interpreter: Interpreter, paths: str) -> None:
+        python = ensure_env(ws, pins, label, interpreter=interpreter)
+        env = env_vars(python)
+        env.update(PYTHONPATH=str(ws.root / "tool" / "src"), FORK_ROOT=str(ws.root))
+        say(f"== {name}: {interpreter} ==")
+        start = time.monotonic()
+        code = subprocess.run([str(python), *pytest, paths], cwd=ws.root, env=env).returncode
+        outcome.append((f"{name} (Python {interpreter.minor})", code, time.monotonic() - start))
 
     say("== series: export --check ==")
+    start = time.monotonic()
     stale = stale_exports(ws, pins)
     if stale:
         say(f"re-exporting the series changes: {', '.join(stale)} (run ./fork apply, ./fork export)")
-    outcome.append(("export check", 1 if stale else 0))
-    say("== tool tests ==")
-    outcome.append(("tool", subprocess.run([*pytest, "tool/tests"], cwd=ws.root, env=env).returncode))
-    say("== upstream suites: base vs patched ==")
-    outcome.append(("upstream suites", run_upstream_suites(ws, pins, label)))
-    say("== fork integration tests ==")
-    outcome.append(("fork integration", subprocess.run([*pytest, "tests"], cwd=ws.root, env=env).returncode))
+    outcome.append(("export check", 1 if stale else 0, time.monotonic() - start))
+    stage("tool tests", integration[0], "tool/tests")
+    for interpreter in upstream:
+        say(f"== upstream suites: base vs patched: {interpreter} ==")
+        start = time.monotonic()
+        code = run_upstream_suites(ws, pins, label, interpreter=interpreter)
+        outcome.append((f"upstream suites (Python {interpreter.minor})", code, time.monotonic() - start))
+    for interpreter in integration:
+        stage("fork integration tests", interpreter, "tests")
 
     say(
         "summary: "
-        + ", ".join(f"{name}: {'ok' if code == 0 else f'FAILED ({code})'}" for name, code in outcome)
+        + ", ".join(
+            f"{name}: {'ok' if code == 0 else f'FAILED ({code})'} in {secs / 60:.1f} min"
+            for name, code, secs in outcome
+        )
     )
-    return 0 if all(code == 0 for _, code in outcome) else 1
+    return 0 if all(code == 0 for _, code, _ in outcome) else 1
