@@ -9,12 +9,27 @@ import time
 
 from forktool.env import ensure_env, env_vars
 from forktool.errors import ForkError
-from forktool.interpreters import TEST_MATRIX, UPSTREAM_SUITES_MATRIX, Interpreter, resolve
+from forktool.interpreters import SUPPORTED, TEST_MATRIX, UPSTREAM_SUITES_MATRIX, Interpreter, find, resolve
 from forktool.pins import Pins
 from forktool.progress import say
 from forktool.tree import stale_exports
 from forktool.upstream_suites import run_upstream_suites
 from forktool.workspace import Workspace
+
+#: Upstream unit tests of the parts of the series whose code paths depend on the Python version: the task
+#: event loop and its blocking-call detector (0001-0003), the SIGUSR2 task-tree dump and its
+#: asyncio.capture_call_graph gate (0010). Run on every supported Python installed here (or on each
+#: --python), so each version's path runs where its interpreter exists and shows its skip reason elsewhere.
+VERSION_SENSITIVE = (
+    "task-sdk",
+    (
+        "tests/task_sdk/execution_time/test_event_loop.py",
+        "tests/task_sdk/execution_time/test_introspection.py",
+    ),
+)
+
+
+PLAIN_PYTEST = ["-m", "pytest", "-p", "no:cacheprovider", "-o", "asyncio_default_fixture_loop_scope=function"]
 
 
 def matrix(pythons: list[str] | None) -> tuple[list[Interpreter], list[Interpreter]]:
@@ -40,20 +55,25 @@ def matrix(pythons: list[str] | None) -> tuple[list[Interpreter], list[Interpret
     return [found[v] for v in TEST_MATRIX], [found[v] for v in UPSTREAM_SUITES_MATRIX]
 
 
+def run_version_sensitive(ws: Workspace, pins: Pins, label: str, interpreter: Interpreter) -> int:
+    """VERSION_SENSITIVE's tests in the patched environment on `interpreter`; pytest's exit code."""
+    folder, tests = VERSION_SENSITIVE
+    python = ensure_env(ws, pins, label, interpreter=interpreter)
+    env = env_vars(python)
+    env.update(PYTHONPATH=str(ws.root / "tool" / "src"), AIRFLOW_HOME=str(ws.state / "airflow-home-unit"))
+    say(f"== version-sensitive unit tests ({folder}): {interpreter} ==")
+    options = ["-o", "addopts=--asyncio-mode=strict -p no:legacypath --disable-warnings", "-rs", "-q"]
+    return subprocess.run(
+        [str(python), *PLAIN_PYTEST, *options, *tests], cwd=ws.tree / folder, env=env
+    ).returncode
+
+
 def run_tests(
     ws: Workspace, pins: Pins, label: str, extra: list[str], pythons: list[str] | None = None
 ) -> int:
     integration, upstream = matrix(pythons)
-    pytest = [
-        "-m",
-        "pytest",
-        "-p",
-        "no:cacheprovider",
-        "-o",
-        "asyncio_default_fixture_loop_scope=function",
-        *extra,
-    ]
-    outcome: list[tuple[str, int, float]] = []
+    pytest = [*PLAIN_PYTEST, *extra]
+    outcome: list[tuple[str, int | None, float]] = []  # (stage, exit code or None: not run, seconds)
 
     def stage(name: str, interpreter: Interpreter, paths: str) -> None:
         python = ensure_env(ws, pins, label, interpreter=interpreter)
@@ -71,6 +91,15 @@ def run_tests(
         say(f"re-exporting the series changes: {', '.join(stale)} (run ./fork apply, ./fork export)")
     outcome.append(("export check", 1 if stale else 0, time.monotonic() - start))
     stage("tool tests", integration[0], "tool/tests")
+    for version in [i.minor for i in integration] if pythons else [f"{a}.{b}" for a, b in SUPPORTED]:
+        interpreter = next((i for i in integration if i.minor == version), None) or find(version)
+        if interpreter is None:
+            say(f"== version-sensitive unit tests: Python {version} is not installed here: not run ==")
+            outcome.append((f"version-sensitive unit tests (Python {version})", None, 0.0))
+            continue
+        start = time.monotonic()
+        code = run_version_sensitive(ws, pins, label, interpreter)
+        outcome.append((f"version-sensitive unit tests (Python {version})", code, time.monotonic() - start))
     for interpreter in upstream:
         say(f"== upstream suites: base vs patched: {interpreter} ==")
         start = time.monotonic()
@@ -82,8 +111,10 @@ def run_tests(
     say(
         "summary: "
         + ", ".join(
-            f"{name}: {'ok' if code == 0 else f'FAILED ({code})'} in {secs / 60:.1f} min"
+            f"{name}: not run (not installed)"
+            if code is None
+            else f"{name}: {'ok' if code == 0 else f'FAILED ({code})'} in {secs / 60:.1f} min"
             for name, code, secs in outcome
         )
     )
-    return 0 if all(code == 0 for _, code, _ in outcome) else 1
+    return 0 if all(code in (0, None) for _, code, _ in outcome) else 1
