@@ -99,6 +99,10 @@ def test_default_and_own_version_are_the_running_interpreter(no_other_pythons):
     resolved = interpreters.resolve(CURRENT)
     assert resolved.minor == CURRENT and resolved.version == tuple(sys.version_info[:3])
     assert interpreters.resolve(sys.executable).version == tuple(sys.version_info[:3])
+    exact = f"{CURRENT}.{sys.version_info.micro}"
+    assert interpreters.resolve(exact).version == tuple(sys.version_info[:3])
+    with pytest.raises(ForkError, match=rf"Python {CURRENT}\.99 is not installed"):
+        interpreters.resolve(f"{CURRENT}.99")
 
 
 @pytest.mark.parametrize("version", ["3.12", "3.13"])

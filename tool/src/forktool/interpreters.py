@@ -115,10 +115,11 @@ def candidates(minor: str) -> list[Path]:
     return found
 
 
-def find(minor: str) -> Interpreter | None:
+def find(minor: str, micro: int | None = None) -> Interpreter | None:
+    """The first candidate that runs and is Python `minor` (and `micro`, when given), else None."""
     for path in candidates(minor):
         interp = probe(path)
-        if interp is not None and interp.minor == minor:
+        if interp is not None and interp.minor == minor and micro in (None, interp.version[2]):
             return interp
     return None
 
@@ -136,8 +137,8 @@ def resolve(spec: str | None) -> Interpreter:
         major, minor, micro = int(match.group(1)), int(match.group(2)), match.group(3)
         _check_supported((major, minor), f"Python {spec}")
         want = f"{major}.{minor}"
-        interp = find(want)
-        if interp is None or (micro is not None and interp.version[2] != int(micro)):
+        interp = find(want, None if micro is None else int(micro))
+        if interp is None:
             where = " and ".join(
                 [f"python{want} on PATH"] + ([f"{_pyenv_root()}/versions/{want}.*"] if _pyenv_root() else [])
             )
