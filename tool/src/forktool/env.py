@@ -3,11 +3,14 @@ from PyPI, third-party packages pinned; one per Python version (.fork/venvs/<lab
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import hashlib
 import os
 import subprocess
 import sys
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 
 from forktool.errors import ForkError
@@ -116,7 +119,10 @@ def ensure_env(
     wheels: dict[str, Path] = {}
     if not base:
         git = ensure_tree(ws, pins)
-        wheels = {b.dist.name: b.wheel for b in build_series_wheels(ws, git, pins, label)}
+        # One build per label for every Python version (the wheels are py3-none-any); the lock keeps
+        # two commands that build environments at once (e.g. on 3.11 and 3.13) from racing on it.
+        with _exclusive(ws.wheels(label).parent / f"{label}.lock"):
+            wheels = {b.dist.name: b.wheel for b in build_series_wheels(ws, git, pins, label)}
     venv = ws.venv(venv_name(label, interpreter, base))
     reqs = requirements(ws, pins, wheels)
     digest = hashlib.sha256("\n".join([str(interpreter), *reqs]).encode())
@@ -132,6 +138,15 @@ def ensure_env(
     _uv("pip", "install", "--python", str(python), *_reinstall(pins), *reqs)
     stamp.write_text(digest.hexdigest())
     return python
+
+
+@contextlib.contextmanager
+def _exclusive(path: Path) -> Iterator[None]:
+    """An advisory lock (flock) on path, created if missing, held for the block."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        yield
 
 
 def _reinstall(pins: Pins) -> list[str]:
