@@ -12,7 +12,7 @@ from forktool import interpreters
 from forktool.env import venv_name
 from forktool.errors import ForkError
 from forktool.interpreters import Interpreter
-from forktool.testing import matrix
+from forktool.testing import matrix, unit_test_versions
 
 CURRENT = f"{sys.version_info.major}.{sys.version_info.minor}"
 
@@ -129,3 +129,11 @@ def test_test_matrix_needs_every_version_and_says_how_to_test_one(no_other_pytho
     assert "./fork test --python X.Y" in str(err.value)
     integration, upstream = matrix([CURRENT, sys.executable])
     assert [i.minor for i in integration] == [CURRENT] and upstream == integration
+
+
+def test_version_sensitive_unit_tests_run_where_the_suites_do_not():
+    """CI: on every supported version but 3.11, whose upstream suites include them; --python X: none
+    (the suites run on X)."""
+    py = {v: Interpreter(Path(f"/p{v}"), (3, int(v[2:]), 0)) for v in ("3.11", "3.13")}
+    assert unit_test_versions(None, [py["3.11"], py["3.13"]], [py["3.11"]]) == ["3.12", "3.13", "3.14"]
+    assert unit_test_versions(["3.13"], [py["3.13"]], [py["3.13"]]) == []

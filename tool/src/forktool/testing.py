@@ -68,6 +68,15 @@ def run_version_sensitive(ws: Workspace, pins: Pins, label: str, interpreter: In
     ).returncode
 
 
+def unit_test_versions(
+    pythons: list[str] | None, integration: list[Interpreter], upstream: list[Interpreter]
+) -> list[str]:
+    """Where VERSION_SENSITIVE runs on its own: each supported version (each --python), except those
+    whose upstream suites run anyway (they include these tests)."""
+    versions = [i.minor for i in integration] if pythons else [f"{a}.{b}" for a, b in SUPPORTED]
+    return [v for v in versions if v not in {i.minor for i in upstream}]
+
+
 def run_tests(
     ws: Workspace, pins: Pins, label: str, extra: list[str], pythons: list[str] | None = None
 ) -> int:
@@ -91,7 +100,7 @@ def run_tests(
         say(f"re-exporting the series changes: {', '.join(stale)} (run ./fork apply, ./fork export)")
     outcome.append(("export check", 1 if stale else 0, time.monotonic() - start))
     stage("tool tests", integration[0], "tool/tests")
-    for version in [i.minor for i in integration] if pythons else [f"{a}.{b}" for a, b in SUPPORTED]:
+    for version in unit_test_versions(pythons, integration, upstream):
         interpreter = next((i for i in integration if i.minor == version), None) or find(version)
         if interpreter is None:
             say(f"== version-sensitive unit tests: Python {version} is not installed here: not run ==")
