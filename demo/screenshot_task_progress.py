@@ -21,6 +21,7 @@ import sys
 import tempfile
 import threading
 import time
+import urllib.error
 import urllib.parse
 from pathlib import Path
 
@@ -41,7 +42,9 @@ def set_theme(browser: Browser, mode: str) -> None:
         f"document.documentElement.classList.add('{mode}');"
         f"document.documentElement.style.colorScheme = '{mode}';"
     )
-    browser.wait_for(f"{VIEW}.documentElement.classList.contains('{mode}')")
+    browser.wait_for(
+        f"(() => {{ const d = {VIEW}; return !!d && d.documentElement.classList.contains('{mode}'); }})()"
+    )
     time.sleep(0.5)
 
 
@@ -63,13 +66,19 @@ def main(argv: list[str]) -> int:
         runner.start()
         run_id = ""
         while not run_id:
-            runs = stack.api_get(f"dags/{DAG_ID}/dagRuns")["dag_runs"]
-            run_id = runs[0]["dag_run_id"] if runs else ""
             time.sleep(0.5)
+            try:
+                runs = stack.api_get(f"dags/{DAG_ID}/dagRuns")["dag_runs"]
+            except urllib.error.HTTPError as error:  # 404 until dag.test has stored the DAG
+                if error.code != 404:
+                    raise
+                continue
+            run_id = runs[0]["dag_run_id"] if runs else ""
         page = f"/dags/{DAG_ID}/runs/{urllib.parse.quote(run_id, safe='')}/tasks/{TASK_ID}/plugin/progress"
         login = f"{stack.base_url}/auth/token/login?{urllib.parse.urlencode({'next': page})}"
         with Browser(width=1400, height=1250, timeout=300) as browser:
             browser.navigate(login)
+            browser.wait_for(f"(() => {{ const d = {VIEW}; return !!d && !!d.getElementById('status'); }})()")
             set_theme(browser, "light")
             # While it runs: a third or more done, some failed items, and a dump of the running task.
             browser.wait_for(

@@ -14,15 +14,24 @@ checkpoint writes and deletes per 1,000 items of the workload the checkpoint fau
 fails on its last item, then a retry that reads the others back ("Resuming" in its log: items, chunks,
 seconds). The counts come from the task log: writes from the "Task progress summary" event, deletes
 from "Deleted iterate checkpoints".
+
+The cost of publishing progress (the task's ``task-progress-publisher`` thread writing snapshots to its task
+state store, see ``airflow.sdk.execution_time.progress_publisher``) is measured at the largest item count:
+the async ``.iterate()`` DAG with ``[task_progress] publish`` on and off, alternating, ``--progress-runs``
+runs each; the medians side by side, and the API writes of the runs with publishing on (the ``published``
+count of the final snapshot, read back through the public task state store API).
 """
 
 from __future__ import annotations
 
 import json
+import statistics
 import subprocess
 import tempfile
 import time
-from dataclasses import dataclass
+import urllib.error
+import urllib.parse
+from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -69,6 +78,10 @@ class CheckpointRow:
 
     def per_1000(self, count: int | None) -> float | None:
         return count * 1000 / self.items if count is not None and self.items else None
+
+
+#: Task state store key of the published progress snapshot (airflow.sdk.execution_time.progress_publisher).
+PROGRESS_KEY = "airflow.progress"
 
 
 @dataclass
@@ -140,6 +153,107 @@ def _measure(stack: AirflowStack, result_file: Path, variant: str, items: int, r
     return row
 
 
+@dataclass
+class ProgressCost:
+    """Publishing on vs off: per run, the task wall and the items' wall (``elapsed_s`` of the summary)."""
+
+    items: int
+    on_task_s: list[float] = field(default_factory=list)
+    off_task_s: list[float] = field(default_factory=list)
+    on_items_s: list[float] = field(default_factory=list)
+    off_items_s: list[float] = field(default_factory=list)
+    writes: list[int] = field(default_factory=list)
+
+
+def _items_wall(stack: AirflowStack, dag_id: str, run_id: str) -> float:
+    """Wall time of the items alone: ``elapsed_s`` of the task's ``iterate_summary`` XCom."""
+    quote = urllib.parse.quote
+    entry = stack.api_get(
+        f"dags/{dag_id}/dagRuns/{quote(run_id, safe='')}/taskInstances/{MEASURED_TASK}"
+        "/xcomEntries/iterate_summary",
+        deserialize=True,
+    )
+    value = entry["value"]
+    return float((json.loads(value) if isinstance(value, str) else value)["elapsed_s"])
+
+
+def _published_writes(stack: AirflowStack, dag_id: str, run_id: str) -> int:
+    """Snapshots the measured task wrote (the final one counts itself); 0 if it published none."""
+    quote = urllib.parse.quote
+    path = (
+        f"dags/{dag_id}/dagRuns/{quote(run_id, safe='')}/taskInstances/{MEASURED_TASK}"
+        f"/state-store/{PROGRESS_KEY}"
+    )
+    try:
+        value = stack.api_get(path)["value"]
+    except urllib.error.HTTPError as error:
+        if error.code == 404:
+            return 0
+        raise
+    return int(value["published"]) if isinstance(value, dict) else 0
+
+
+def measure_progress(stack: AirflowStack, n: int, runs: int) -> ProgressCost:
+    """Async ``.iterate()`` over `n` items with progress publishing on and off, alternating, `runs` each."""
+    dag_id = dict(VARIANTS)["iterate async"]
+    cost = ProgressCost(n)
+    for _ in range(runs):
+        for publish in (True, False):
+            env = {"AIRFLOW__TASK_PROGRESS__PUBLISH": str(publish)}
+            run = stack.run_dag(dag_id, conf={"n": n}, env=env, timeout=600 + n * 0.01)
+            if run.state != "success":
+                state = "on" if publish else "off"
+                raise ForkError(f"{dag_id} failed with publishing {state}", run.output[-2000:])
+            task_s = float(run.durations.get(MEASURED_TASK) or 0.0)
+            items_s = _items_wall(stack, dag_id, run.run_id)
+            if publish:
+                cost.on_task_s.append(task_s)
+                cost.on_items_s.append(items_s)
+                cost.writes.append(_published_writes(stack, dag_id, run.run_id))
+            else:
+                cost.off_task_s.append(task_s)
+                cost.off_items_s.append(items_s)
+            say(
+                f"iterate async x{n:,}, progress publishing {'on' if publish else 'off'}: "
+                f"items {items_s:.2f} s, task {task_s:.2f} s"
+            )
+    return cost
+
+
+def print_progress_cost(cost: ProgressCost) -> None:
+    runs = len(cost.on_task_s)
+    print(
+        f"\nProgress publishing: async .iterate() over {cost.items:,} no-op items, publishing on vs off, "
+        f"alternating, {runs} run(s) each"
+    )
+    print(
+        f"{'publish':8} {'items wall (median)':>20} {'(min)':>8} {'task wall (median)':>19} {'(min)':>8} "
+        f"{'us/item':>8} {'API writes':>11}"
+    )
+    rows = (
+        ("on", cost.on_items_s, cost.on_task_s, max(cost.writes, default=0)),
+        ("off", cost.off_items_s, cost.off_task_s, 0),
+    )
+    for label, items_s, task_s, writes in rows:
+        med = statistics.median(items_s) if items_s else None
+        per_item = med / cost.items * 1e6 if med is not None else None
+        print(
+            f"{label:8} {_fmt(med, '.3f', 's'):>20} {_fmt(min(items_s, default=None), '.3f', 's'):>8} "
+            f"{_fmt(statistics.median(task_s) if task_s else None, '.3f', 's'):>19} "
+            f"{_fmt(min(task_s, default=None), '.3f', 's'):>8} {_fmt(per_item, ',.1f'):>8} {writes:>11}"
+        )
+    on = statistics.median(cost.on_items_s) if cost.on_items_s else None
+    off = statistics.median(cost.off_items_s) if cost.off_items_s else None
+    on_min, off_min = min(cost.on_items_s, default=None), min(cost.off_items_s, default=None)
+    print(
+        f"on vs off, items wall: {_ratio(on, off)} median, {_ratio(on_min, off_min)} best (target at most "
+        f"1.02x); API writes per run: {', '.join(str(w) for w in cost.writes)} (target at most 200); the "
+        "publisher also reads the dump request key once per tick (about one read a second).\n"
+        "items wall: elapsed_s of the iterate_summary (the items alone); task wall: the task instance's "
+        "duration (process start-up included)"
+    )
+
+
 def _expand_not_run(items: int, sample: Row | None) -> Row:
     why = f"not run: one task process per item; [core] max_map_length is {MAX_MAP_LENGTH:,} by default"
     if sample is not None and sample.per_item_us is not None:
@@ -149,15 +263,22 @@ def _expand_not_run(items: int, sample: Row | None) -> Row:
 
 
 def measure(
-    python: Path, dags: Path, state: Path, items: list[int], concurrency: int, expand_max: int
-) -> tuple[list[Row], list[CheckpointRow]]:
+    python: Path,
+    dags: Path,
+    state: Path,
+    items: list[int],
+    concurrency: int,
+    expand_max: int,
+    progress_runs: int = 0,
+) -> tuple[list[Row], list[CheckpointRow], ProgressCost | None]:
     """Run every variant at every item count on one started stack; the rows in table order, then the
-    checkpoint rows (:func:`measure_checkpoints`).
+    checkpoint rows (:func:`measure_checkpoints`) and the cost of progress publishing.
 
     ``.expand()`` runs over at most `expand_max` items, once: a larger count is shown as not run, with the
     time it would take at the measured per-item rate.
     """
     rows: list[Row] = []
+    cost: ProgressCost | None = None
     env = {"FORK_BENCH_CONCURRENCY": str(concurrency)}
     if expand_max > MAX_MAP_LENGTH:
         env["AIRFLOW__CORE__MAX_MAP_LENGTH"] = str(expand_max)
@@ -189,9 +310,11 @@ def measure(
                         f"{variant} x{ran:,}: {took:.1f} s" + (f" ({row.note})" if row.task_s is None else "")
                     )
             checkpoint_rows = measure_checkpoints(stack, max(items))
+            if progress_runs > 0:
+                cost = measure_progress(stack, max(items), progress_runs)
         finally:
             stack.stop()
-    return rows, checkpoint_rows
+    return rows, checkpoint_rows, cost
 
 
 def _log_event(
@@ -317,17 +440,22 @@ def run(
     concurrency: int,
     expand_max: int,
     interpreter: Interpreter | None = None,
+    progress_runs: int = 3,
 ) -> int:
-    """``./fork bench iterate``: build (if needed) the fork's environment, measure, print the table."""
+    """``./fork bench iterate``: build (if needed) the fork's environment, measure, print the tables."""
     if not items or min(items) < 1:
         raise ForkError(f"--items must be positive counts, got {items}")
     if concurrency < 1 or expand_max < 1:
         raise ForkError("--concurrency and --expand-max must be at least 1")
+    if progress_runs < 0:
+        raise ForkError(f"--progress-runs must be 0 (off) or more, got {progress_runs}")
     python = ensure_env(ws, pins, label, interpreter=interpreter)
-    rows, checkpoint_rows = measure(
-        python, ws.root / "bench" / "dags", ws.state, items, concurrency, expand_max
+    rows, checkpoint_rows, cost = measure(
+        python, ws.root / "bench" / "dags", ws.state, items, concurrency, expand_max, progress_runs
     )
     print_table(rows, concurrency)
     print_checkpoints(checkpoint_rows)
+    if cost is not None:
+        print_progress_cost(cost)
     failed = any(r.task_s is None and not r.note.startswith("not run") for r in rows)
     return 1 if failed or any(r.note for r in checkpoint_rows) else 0

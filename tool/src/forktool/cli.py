@@ -170,7 +170,14 @@ def cmd_bench(ws: Workspace, pins: pins_mod.Pins, args: argparse.Namespace) -> i
 
         items = [int(n) for n in args.items.split(",")]
         return bench_iterate.run(
-            ws, pins, _label(args, pins), items, args.concurrency, args.expand_max, _python(args)
+            ws,
+            pins,
+            _label(args, pins),
+            items,
+            args.concurrency,
+            args.expand_max,
+            _python(args),
+            args.progress_runs,
         )
     from forktool import bench
 
@@ -309,6 +316,12 @@ def parser() -> argparse.ArgumentParser:
     sp.add_argument("--items", default="1000,100000", help="iterate: comma-separated item counts")
     sp.add_argument("--concurrency", type=int, default=16, help="iterate: items at once (iterate, gather)")
     sp.add_argument("--expand-max", type=int, default=250, help="iterate: most items .expand() runs over")
+    sp.add_argument(
+        "--progress-runs",
+        type=int,
+        default=3,
+        help="iterate: runs with progress publishing on and off (0: none)",
+    )
     sp.add_argument("--files", type=int, default=17000, help="sftp: files in the seeded data set")
     sp.add_argument("--rounds", type=int, default=2, help="sftp: rounds, order alternating (best is shown)")
     sp.add_argument("--seed", type=int, default=98, help="sftp: seed of the data set")
