@@ -29,6 +29,14 @@ VERSION_SENSITIVE = (
 )
 
 
+#: Integration tests that CI's matrix runs on its first Python only. tests/celery drives the same task
+#: runner, supervisor and fork code as the LocalExecutor tests beside it (which do run on every version of
+#: the matrix); what it adds is the executor's process tree (Redis, prefork pool, warm shutdown), which does
+#: not depend on the interpreter's version, and it costs about as long as all other integration tests
+#: together. `./fork test --python X` runs everything on X.
+FIRST_VERSION_ONLY = ("tests/celery",)
+
+
 PLAIN_PYTEST = ["-m", "pytest", "-p", "no:cacheprovider", "-o", "asyncio_default_fixture_loop_scope=function"]
 
 
@@ -84,13 +92,13 @@ def run_tests(
     pytest = [*PLAIN_PYTEST, *extra]
     outcome: list[tuple[str, int | None, float]] = []  # (stage, exit code or None: not run, seconds)
 
-    def stage(name: str, interpreter: Interpreter, paths: str) -> None:
+    def stage(name: str, interpreter: Interpreter, paths: str, *args: str) -> None:
         python = ensure_env(ws, pins, label, interpreter=interpreter)
         env = env_vars(python)
         env.update(PYTHONPATH=str(ws.root / "tool" / "src"), FORK_ROOT=str(ws.root))
         say(f"== {name}: {interpreter} ==")
         start = time.monotonic()
-        code = subprocess.run([str(python), *pytest, paths], cwd=ws.root, env=env).returncode
+        code = subprocess.run([str(python), *pytest, *args, paths], cwd=ws.root, env=env).returncode
         outcome.append((f"{name} (Python {interpreter.minor})", code, time.monotonic() - start))
 
     say("== series: export --check ==")
@@ -114,8 +122,14 @@ def run_tests(
         start = time.monotonic()
         code = run_upstream_suites(ws, pins, label, interpreter=interpreter)
         outcome.append((f"upstream suites (Python {interpreter.minor})", code, time.monotonic() - start))
-    for interpreter in integration:
-        stage("fork integration tests", interpreter, "tests")
+    for n, interpreter in enumerate(integration):
+        if n == 0 or pythons:
+            stage("fork integration tests", interpreter, "tests")
+        else:
+            only_first = ", ".join(FIRST_VERSION_ONLY)
+            say(f"{only_first}: on Python {integration[0].minor} only (see FIRST_VERSION_ONLY)")
+            ignored = [f"--ignore={path}" for path in FIRST_VERSION_ONLY]
+            stage("fork integration tests", interpreter, "tests", *ignored)
 
     say(
         "summary: "
