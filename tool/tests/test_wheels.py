@@ -91,7 +91,8 @@ def test_core_wheel_carries_the_series_and_the_released_ui(workspace, downloads)
         tarfile.open(downloads / "apache_airflow_core-3.3.2.tar.gz") as sdist,
     ):
         assert whl.read("airflow/config_templates/config.yml").decode().endswith("# a sample change\n")
-        assert '__version__ = "3.3.2+acme.7"' in whl.read("airflow/__init__.py").decode()
+        # airflow.__version__ keeps the release's: it must equal the apache-airflow meta package's version
+        assert '__version__ = "3.3.2"' in whl.read("airflow/__init__.py").decode()
         assert (
             "Version: 3.3.2+acme.7"
             in whl.read("apache_airflow_core-3.3.2+acme.7.dist-info/METADATA").decode()
