@@ -42,7 +42,9 @@ def conn(stack):
         "connections", "add", CONN_ID, "--conn-type", "http", "--conn-host", "example.invalid",
         "--conn-login", "user", "--conn-password", "s3cret",
     )  # fmt: skip
-    assert added.returncode == 0, added.stdout[-2000:] + added.stderr[-2000:]
+    # tests/celery/test_parity.py adds the same connection to this session's stack when it runs first.
+    existed = "already exists" in added.stdout + added.stderr
+    assert added.returncode == 0 or existed, added.stdout[-2000:] + added.stderr[-2000:]
     return CONN_ID
 
 
