@@ -19,16 +19,17 @@ from "Deleted iterate checkpoints".
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import tempfile
 import time
-from dataclasses import dataclass
-from datetime import datetime
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from forktool.airflow_stack import AirflowStack
-from forktool.env import ensure_env
+from forktool.env import ensure_env, env_vars
 from forktool.errors import ForkError
 from forktool.pins import Pins
 from forktool.progress import say
@@ -42,14 +43,21 @@ DEFAULT_CONCURRENCY = 16
 DEFAULT_EXPAND_MAX = 250
 #: Upstream's ``[core] max_map_length`` default: more mapped instances need it raised.
 MAX_MAP_LENGTH = 1024
-#: (label, DAG id) in the order of the table; the gather task is the reference of the ratios.
+#: (label, DAG id) in the order of the table.
 VARIANTS = (
     ("iterate async", "iterate_overhead_async"),
-    ("iterate threads", "iterate_overhead_threads"),
-    ("expand", "iterate_overhead_expand"),
     ("asyncio.gather", "iterate_overhead_gather"),
+    ("iterate threads", "iterate_overhead_threads"),
+    ("ThreadPoolExecutor.map", "iterate_overhead_threadpool"),
+    ("expand", "iterate_overhead_expand"),
 )
-REFERENCE = "asyncio.gather"
+#: The hand-written baseline each variant's ratios are taken against (async items: a semaphore and
+#: asyncio.gather; threaded items: ThreadPoolExecutor.map with as many threads).
+BASELINES = {
+    "iterate async": "asyncio.gather",
+    "iterate threads": "ThreadPoolExecutor.map",
+    "expand": "asyncio.gather",
+}
 MEASURED_TASK = "noop"
 #: The workload of the checkpoint faults reported in issue 11: 80-180 ms items, concurrency 16.
 CHECKPOINT_ITEMS = 2000
@@ -148,7 +156,13 @@ def _expand_not_run(items: int, sample: Row | None) -> Row:
 
 
 def measure(
-    python: Path, dags: Path, state: Path, items: list[int], concurrency: int, expand_max: int
+    python: Path,
+    dags: Path,
+    state: Path,
+    items: list[int],
+    concurrency: int,
+    expand_max: int,
+    checkpoints: bool = True,
 ) -> tuple[list[Row], list[CheckpointRow]]:
     """Run every variant at every item count on one started stack; the rows in table order, then the
     checkpoint rows (:func:`measure_checkpoints`).
@@ -187,7 +201,7 @@ def measure(
                     say(
                         f"{variant} x{ran:,}: {took:.1f} s" + (f" ({row.note})" if row.task_s is None else "")
                     )
-            checkpoint_rows = measure_checkpoints(stack, max(items))
+            checkpoint_rows = measure_checkpoints(stack, max(items)) if checkpoints else []
         finally:
             stack.stop()
     return rows, checkpoint_rows
@@ -271,30 +285,44 @@ def _ratio(value: float | None, ref: float | None) -> str:
     return f"{value / ref:.2f}x" if value is not None and ref else "n/a"
 
 
+def rss_growth_mb(rows: list[Row], row: Row) -> float | None:
+    """Peak RSS of `row` minus that of the same variant at the smallest item count measured (MB)."""
+    same = [r for r in rows if r.variant == row.variant and r.rss_kb is not None and r.ran]
+    if row.rss_kb is None or not same:
+        return None
+    smallest = min(same, key=lambda r: r.ran)
+    return None if smallest is row else (row.rss_kb - (smallest.rss_kb or 0)) / 1024
+
+
 def print_table(rows: list[Row], concurrency: int) -> None:
     print(
         "\nNo-op items through the real supervisor (AirflowStack: LocalExecutor, parallelism 4); "
-        f"item concurrency {concurrency} for .iterate() and the gather task"
+        f"item concurrency {concurrency} for .iterate() and the hand-written tasks; load average "
+        f"{os.getloadavg()[0]:.2f} on {os.cpu_count()} CPUs"
     )
+    smallest = min(r.items for r in rows)
     head = (
-        f"{'variant':16} {'items':>8} {'TIs':>5} {'task wall':>10} {'sum of TIs':>11} {'DAG run':>9} "
-        f"{'us/item':>9} {'peak RSS':>9} {'us/item vs gather':>18} {'RSS vs gather':>14}"
+        f"{'variant':22} {'items':>9} {'TIs':>5} {'task wall':>10} {'sum of TIs':>11} {'DAG run':>9} "
+        f"{'us/item':>9} {'peak RSS':>9} {'vs ' + format(smallest, ','):>10} {'baseline':>22} "
+        f"{'us/item vs it':>14} {'RSS vs it':>10}"
     )
     notes: list[str] = []
     for n in dict.fromkeys(r.items for r in rows):
         group = [r for r in rows if r.items == n]
-        ref = next((r for r in group if r.variant == REFERENCE), None)
-        ref_us = ref.per_item_us if ref else None
-        ref_rss = float(ref.rss_kb) if ref and ref.rss_kb else None
         print(f"\n{n:,} items\n{head}\n{'-' * len(head)}")
         for r in group:
+            base_name = BASELINES.get(r.variant, "")
+            ref = next((b for b in group if b.variant == base_name), None)
+            ref_rss = float(ref.rss_kb) if ref and ref.rss_kb else None
             rss_mb = r.rss_kb / 1024 if r.rss_kb is not None else None
+            growth = rss_growth_mb(rows, r)
             print(
-                f"{r.variant:16} {r.ran or n:>8,} {r.instances or '':>5} {_fmt(r.task_s, '.2f', 's'):>10} "
+                f"{r.variant:22} {r.ran or n:>9,} {r.instances or '':>5} {_fmt(r.task_s, '.2f', 's'):>10} "
                 f"{_fmt(r.ti_sum_s, '.2f', 's'):>11} {_fmt(r.dagrun_s, '.1f', 's'):>9} "
                 f"{_fmt(r.per_item_us, ',.1f'):>9} {_fmt(rss_mb, '.0f', ' MB'):>9} "
-                f"{_ratio(r.per_item_us, ref_us):>18} "
-                f"{_ratio(r.rss_kb, ref_rss):>14}"
+                f"{_fmt(growth, '+.0f', ' MB') if growth is not None else '':>10} {base_name:>22} "
+                f"{_ratio(r.per_item_us, ref.per_item_us if ref else None) if ref else '':>14} "
+                f"{_ratio(r.rss_kb, ref_rss) if ref else '':>10}"
             )
             if r.note:
                 notes.append(f"  {r.variant}, {n:,} items: {r.note}")
@@ -302,23 +330,77 @@ def print_table(rows: list[Row], concurrency: int) -> None:
         "\ntask wall: the measured task instance's start to end (expand: first mapped instance's start "
         "to the last one's end);\nus/item: task wall / items run; DAG run: dag.test() including the items "
         "task;\npeak RSS: getrusage(RUSAGE_SELF).ru_maxrss in the task process after the task (expand: "
-        "largest instance)"
+        f"largest instance);\nvs {smallest:,}: peak RSS growth over the same variant with {smallest:,} "
+        "items; baseline: the hand-written task the ratios are taken against"
     )
     if notes:
         print("\n".join(["notes:", *notes]))
 
 
-def run(ws: Workspace, pins: Pins, label: str, items: list[int], concurrency: int, expand_max: int) -> int:
-    """``./fork bench iterate``: build (if needed) the fork's environment, measure, print the table."""
+def write_results(
+    ws: Workspace,
+    python: Path,
+    rows: list[Row],
+    checkpoint_rows: list[CheckpointRow],
+    concurrency: int,
+    load: dict[str, list[float]],
+    output: Path | None,
+) -> tuple[Path, Path]:
+    """Write the run's JSON (rows, checkpoints, machine load) and draw its PNG beside it."""
+    chart = output or ws.state / "bench" / "iterate.png"
+    chart.parent.mkdir(parents=True, exist_ok=True)
+    results = chart.with_suffix(".json")
+    data = {
+        "benchmark": "iterate",
+        "when": datetime.now(UTC).isoformat(timespec="seconds"),
+        "cpus": os.cpu_count(),
+        "load_average": load,
+        "concurrency": concurrency,
+        "baselines": BASELINES,
+        "rows": [
+            {**asdict(r), "per_item_us": r.per_item_us, "rss_growth_mb": rss_growth_mb(rows, r)} for r in rows
+        ],
+        "checkpoints": [asdict(r) for r in checkpoint_rows],
+    }
+    results.write_text(json.dumps(data, indent=1) + "\n")
+    drawn = subprocess.run(
+        [str(python), str(ws.root / "bench" / "iterate" / "chart.py"), str(results), str(chart)],
+        env=env_vars(python),
+    )
+    if drawn.returncode:
+        raise ForkError(
+            "drawing the chart failed", "see the output above (matplotlib: requirements/test.txt)"
+        )
+    return results, chart
+
+
+def run(
+    ws: Workspace,
+    pins: Pins,
+    label: str,
+    items: list[int],
+    concurrency: int,
+    expand_max: int,
+    *,
+    checkpoints: bool = True,
+    output: Path | None = None,
+) -> int:
+    """``./fork bench iterate``: build (if needed) the fork's environment, measure, print the table, write
+    the JSON and the PNG (`output`, default .fork/bench/iterate.png; the JSON beside it)."""
     if not items or min(items) < 1:
         raise ForkError(f"--items must be positive counts, got {items}")
     if concurrency < 1 or expand_max < 1:
         raise ForkError("--concurrency and --expand-max must be at least 1")
     python = ensure_env(ws, pins, label)
+    load = {"before": list(os.getloadavg())}
     rows, checkpoint_rows = measure(
-        python, ws.root / "bench" / "dags", ws.state, items, concurrency, expand_max
+        python, ws.root / "bench" / "dags", ws.state, items, concurrency, expand_max, checkpoints
     )
+    load["after"] = list(os.getloadavg())
     print_table(rows, concurrency)
-    print_checkpoints(checkpoint_rows)
+    if checkpoint_rows:
+        print_checkpoints(checkpoint_rows)
+    results, chart = write_results(ws, python, rows, checkpoint_rows, concurrency, load, output)
+    print(f"\nresults: {results}\nchart:   {chart}")
     failed = any(r.task_s is None and not r.note.startswith("not run") for r in rows)
     return 1 if failed or any(r.note for r in checkpoint_rows) else 0
