@@ -145,7 +145,14 @@ def cmd_bench(ws: Workspace, pins: pins_mod.Pins, args: argparse.Namespace) -> i
     if args.name == "sftp":
         from forktool import bench_sftp
 
-        contenders = tuple(args.contenders.split(",")) if args.contenders else bench_sftp.DEFAULT_CONTENDERS
+        if args.contenders:
+            contenders = tuple(args.contenders.split(","))
+        elif args.big:
+            contenders = bench_sftp.BIG_CONTENDERS
+        elif args.put:
+            contenders = bench_sftp.PUT_CONTENDERS
+        else:
+            contenders = bench_sftp.DEFAULT_CONTENDERS
         opts = bench_sftp.Options(
             files=args.files,
             rounds=args.rounds,
@@ -154,6 +161,12 @@ def cmd_bench(ws: Workspace, pins: pins_mod.Pins, args: argparse.Namespace) -> i
             contenders=contenders,
             mapped=args.mapped,
             subset=args.subset,
+            big=args.big,
+            big_mb=args.big_mb,
+            medium_files=args.medium_files,
+            medium_mb=args.medium_mb,
+            load=args.load,
+            profile=args.profile,
         )
         return bench_sftp.run(ws, pins, _label(args, pins), opts)
     if args.name == "accessors":
@@ -164,7 +177,16 @@ def cmd_bench(ws: Workspace, pins: pins_mod.Pins, args: argparse.Namespace) -> i
         from forktool import bench_iterate
 
         items = [int(n) for n in args.items.split(",")]
-        return bench_iterate.run(ws, pins, _label(args, pins), items, args.concurrency, args.expand_max)
+        return bench_iterate.run(
+            ws,
+            pins,
+            _label(args, pins),
+            items,
+            args.concurrency,
+            args.expand_max,
+            checkpoints=not args.no_checkpoints,
+            output=Path(args.chart).resolve() if args.chart else None,
+        )
     from forktool import bench
 
     return bench.task_overhead(ws, pins, _label(args, pins), args.runs)
@@ -274,10 +296,34 @@ def parser() -> argparse.ArgumentParser:
     sp.add_argument("--items", default="1000,100000", help="iterate: comma-separated item counts")
     sp.add_argument("--concurrency", type=int, default=16, help="iterate: items at once (iterate, gather)")
     sp.add_argument("--expand-max", type=int, default=250, help="iterate: most items .expand() runs over")
+    sp.add_argument(
+        "--no-checkpoints", action="store_true", help="iterate: skip the checkpoint writes/resume measurement"
+    )
     sp.add_argument("--files", type=int, default=17000, help="sftp: files in the seeded data set")
+    sp.add_argument(
+        "--put",
+        action="store_true",
+        help="sftp: uploads of the tree (put_directory, SFTPBulkOperator, put -r)",
+    )
+    sp.add_argument(
+        "--big",
+        action="store_true",
+        help="sftp: big files, get and put (--big-mb, --medium-files x --medium-mb)",
+    )
+    sp.add_argument("--big-mb", type=int, default=1024, help="sftp --big: size of the single big file (MB)")
+    sp.add_argument("--medium-files", type=int, default=10, help="sftp --big: number of medium files")
+    sp.add_argument("--medium-mb", type=int, default=100, help="sftp --big: size of each medium file (MB)")
+    sp.add_argument(
+        "--load", action="store_true", help="sftp: run idle, then again with a CPU hog on one core"
+    )
+    sp.add_argument(
+        "--profile", action="store_true", help="sftp: profile the fork's pool once; print where its CPU goes"
+    )
     sp.add_argument("--rounds", type=int, default=2, help="sftp: rounds, order alternating (best is shown)")
     sp.add_argument("--seed", type=int, default=98, help="sftp: seed of the data set")
-    sp.add_argument("--chart", help="sftp: PNG to write (default .fork/bench/sftp.png; JSON beside it)")
+    sp.add_argument(
+        "--chart", help="sftp, iterate: PNG to write (default .fork/bench/NAME.png; JSON beside it)"
+    )
     sp.add_argument(
         "--contenders",
         help="sftp: comma-separated subset of openssh, base-sync, base-sync-reconnect, base-pool, "
