@@ -304,7 +304,7 @@ def print_table(rows: list[Row], concurrency: int) -> None:
     head = (
         f"{'variant':22} {'items':>9} {'TIs':>5} {'task wall':>10} {'sum of TIs':>11} {'DAG run':>9} "
         f"{'us/item':>9} {'peak RSS':>9} {'vs ' + format(smallest, ','):>10} {'baseline':>22} "
-        f"{'us/item vs it':>14} {'RSS vs it':>10}"
+        f"{'us/item vs base':>15} {'RSS vs base':>11}"
     )
     notes: list[str] = []
     for n in dict.fromkeys(r.items for r in rows):
@@ -321,8 +321,8 @@ def print_table(rows: list[Row], concurrency: int) -> None:
                 f"{_fmt(r.ti_sum_s, '.2f', 's'):>11} {_fmt(r.dagrun_s, '.1f', 's'):>9} "
                 f"{_fmt(r.per_item_us, ',.1f'):>9} {_fmt(rss_mb, '.0f', ' MB'):>9} "
                 f"{_fmt(growth, '+.0f', ' MB') if growth is not None else '':>10} {base_name:>22} "
-                f"{_ratio(r.per_item_us, ref.per_item_us if ref else None) if ref else '':>14} "
-                f"{_ratio(r.rss_kb, ref_rss) if ref else '':>10}"
+                f"{_ratio(r.per_item_us, ref.per_item_us if ref else None) if ref else '':>15} "
+                f"{_ratio(r.rss_kb, ref_rss) if ref else '':>11}"
             )
             if r.note:
                 notes.append(f"  {r.variant}, {n:,} items: {r.note}")
