@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import os
 import subprocess
+import sys
 import textwrap
 from pathlib import Path
 
@@ -69,7 +70,7 @@ def test_async_external_python_runs_in_the_target_interpreter(stack, decorators_
     assert run.tis["async_external_python"] == "success", run.output[-4000:]
     pid, ppid, executable, task_pid = _child(marks, "async_external_python")
     # The coroutine ran in a child of the task process, under the interpreter named by python=.
-    assert executable == str(stack.python.parent / "python3.11")
+    assert executable == str(stack.python.parent / "python{}.{}".format(*sys.version_info))
     assert pid != task_pid and ppid == task_pid
     log = stack.task_log(DAG_ID, run.run_id, "async_external_python")
     assert f"Returned value was: {pid}" in log

@@ -12,8 +12,9 @@ from airflow.sdk import DAG, task
 
 MARKS = os.environ.get("FORK_TEST_MARKS", "/tmp/fork-comms-marks")
 # The env's own interpreter, by another of its names than the task process's sys.executable, so the
-# side effect shows which interpreter ran the callable.
-EXTERNAL_PYTHON = os.path.join(os.path.dirname(sys.executable), "python3.11")
+# side effect shows which interpreter ran the callable: pythonX.Y of the version the env is built on
+# (./fork builds one environment per Python version).
+EXTERNAL_PYTHON = os.path.join(os.path.dirname(sys.executable), "python{}.{}".format(*sys.version_info))
 
 
 def record_task_pid(context) -> None:

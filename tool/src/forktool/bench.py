@@ -11,17 +11,20 @@ from pathlib import Path
 from forktool.airflow_stack import AirflowStack
 from forktool.env import ensure_env
 from forktool.errors import ForkError
+from forktool.interpreters import Interpreter
 from forktool.pins import Pins
 from forktool.progress import say
 from forktool.workspace import Workspace
 
 
 @contextlib.contextmanager
-def stacks_side_by_side(ws: Workspace, pins: Pins, label: str) -> Iterator[dict[str, AirflowStack]]:
+def stacks_side_by_side(
+    ws: Workspace, pins: Pins, label: str, interpreter: Interpreter | None = None
+) -> Iterator[dict[str, AirflowStack]]:
     """A started embedded Airflow running bench/dags for the unpatched base and one for the fork."""
     pythons = {
-        "upstream base": ensure_env(ws, pins, label, base=True),
-        f"fork (+{label})": ensure_env(ws, pins, label),
+        "upstream base": ensure_env(ws, pins, label, base=True, interpreter=interpreter),
+        f"fork (+{label})": ensure_env(ws, pins, label, interpreter=interpreter),
     }
     with tempfile.TemporaryDirectory(prefix="bench-", dir=ws.state) as tmp:
         stacks = {
@@ -40,9 +43,11 @@ def stacks_side_by_side(ws: Workspace, pins: Pins, label: str) -> Iterator[dict[
                 stack.stop()
 
 
-def task_overhead(ws: Workspace, pins: Pins, label: str, runs: int) -> int:
+def task_overhead(
+    ws: Workspace, pins: Pins, label: str, runs: int, interpreter: Interpreter | None = None
+) -> int:
     """Median duration of a sync and an async no-op task instance through the real supervisor."""
-    with stacks_side_by_side(ws, pins, label) as stacks:
+    with stacks_side_by_side(ws, pins, label, interpreter) as stacks:
         samples: dict[str, dict[str, list[float]]] = {
             name: {"sync_noop": [], "async_noop": []} for name in stacks
         }

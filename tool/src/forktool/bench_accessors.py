@@ -21,6 +21,7 @@ from pathlib import Path
 from forktool import bench
 from forktool.airflow_stack import AirflowStack
 from forktool.errors import ForkError
+from forktool.interpreters import Interpreter
 from forktool.latency_proxy import LatencyProxy
 from forktool.pins import Pins
 from forktool.progress import say
@@ -62,14 +63,21 @@ def _show(result: dict[str, object], n: int) -> str:
     return f"{n / elapsed:,.0f}/s" + ("" if result["ok"] else " (WRONG VALUES)")
 
 
-def accessors(ws: Workspace, pins: Pins, label: str, n: int, api_latency_ms: float = 0) -> int:
+def accessors(
+    ws: Workspace,
+    pins: Pins,
+    label: str,
+    n: int,
+    api_latency_ms: float = 0,
+    interpreter: Interpreter | None = None,
+) -> int:
     """Reads per second of n awaited XCom and Variable reads from one task, at concurrency 1 and 64."""
     if n < 1:
         raise ForkError(f"n must be positive, got {n}")
     if api_latency_ms < 0:
         raise ForkError(f"--api-latency-ms must not be negative, got {api_latency_ms}")
     with contextlib.ExitStack() as cleanup:
-        stacks = cleanup.enter_context(bench.stacks_side_by_side(ws, pins, label))
+        stacks = cleanup.enter_context(bench.stacks_side_by_side(ws, pins, label, interpreter))
         api_urls: dict[str, str | None] = {name: None for name in stacks}
         if api_latency_ms:
             for name, stack in stacks.items():

@@ -31,6 +31,7 @@ from typing import Any
 from forktool.airflow_stack import AirflowStack
 from forktool.env import ensure_env, env_vars
 from forktool.errors import ForkError
+from forktool.interpreters import Interpreter
 from forktool.pins import Pins
 from forktool.progress import say
 from forktool.workspace import Workspace
@@ -381,6 +382,7 @@ def run(
     items: list[int],
     concurrency: int,
     expand_max: int,
+    interpreter: Interpreter | None = None,
     *,
     checkpoints: bool = True,
     output: Path | None = None,
@@ -391,7 +393,7 @@ def run(
         raise ForkError(f"--items must be positive counts, got {items}")
     if concurrency < 1 or expand_max < 1:
         raise ForkError("--concurrency and --expand-max must be at least 1")
-    python = ensure_env(ws, pins, label)
+    python = ensure_env(ws, pins, label, interpreter=interpreter)
     load = {"before": list(os.getloadavg())}
     rows, checkpoint_rows = measure(
         python, ws.root / "bench" / "dags", ws.state, items, concurrency, expand_max, checkpoints

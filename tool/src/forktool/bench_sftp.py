@@ -32,6 +32,7 @@ from typing import Any
 from forktool.airflow_stack import AirflowStack, free_port
 from forktool.env import ensure_env, env_vars
 from forktool.errors import ForkError
+from forktool.interpreters import Interpreter
 from forktool.pins import Pins
 from forktool.progress import say
 from forktool.sshd import Sshd
@@ -494,7 +495,7 @@ def _data_sets(ws: Workspace, opts: Options) -> list[tuple[str, Path, dict[str, 
     return sets
 
 
-def run(ws: Workspace, pins: Pins, label: str, opts: Options) -> int:
+def run(ws: Workspace, pins: Pins, label: str, opts: Options, interpreter: Interpreter | None = None) -> int:
     """Run the benchmark, print the tables, write the JSON and the chart; fail on any checksum mismatch."""
     by_name = {c.name: c for c in CONTENDERS}
     unknown = [name for name in opts.contenders if name not in by_name]
@@ -503,9 +504,9 @@ def run(ws: Workspace, pins: Pins, label: str, opts: Options) -> int:
     contenders = [by_name[name] for name in opts.contenders]
     if opts.files < 1 or opts.rounds < 1 or opts.subset < 1 or opts.mapped < 0:
         raise ForkError("--files, --rounds and --subset must be at least 1, --mapped at least 0")
-    pythons = {"fork": ensure_env(ws, pins, label)}
+    pythons = {"fork": ensure_env(ws, pins, label, interpreter=interpreter)}
     if opts.mapped or any(c.env == "base" for c in contenders):
-        pythons["base"] = ensure_env(ws, pins, label, base=True)
+        pythons["base"] = ensure_env(ws, pins, label, base=True, interpreter=interpreter)
     data_sets = _data_sets(ws, opts)
     conditions = ("idle", "loaded") if opts.load else ("idle",)
     load: dict[str, list[float]] = {"before": list(os.getloadavg())}

@@ -6,8 +6,8 @@ import argparse
 import sys
 from pathlib import Path
 
+from forktool import interpreters, tree
 from forktool import pins as pins_mod
-from forktool import tree
 from forktool.errors import ForkError
 from forktool.git import Git
 from forktool.progress import say
@@ -21,6 +21,11 @@ def _label(args: argparse.Namespace, pins: pins_mod.Pins) -> str:
             f"invalid local label {label!r}", "use letters, digits and dots, e.g. aip98 or acme.1"
         )
     return label
+
+
+def _python(args: argparse.Namespace) -> interpreters.Interpreter:
+    """The interpreter --python names (a version or a path), else the tool's own."""
+    return interpreters.resolve(args.python)
 
 
 def cmd_materialize(ws: Workspace, pins: pins_mod.Pins, args: argparse.Namespace) -> int:
@@ -110,35 +115,35 @@ def cmd_verify_base(ws: Workspace, pins: pins_mod.Pins, args: argparse.Namespace
 def cmd_python(ws: Workspace, pins: pins_mod.Pins, args: argparse.Namespace) -> int:
     from forktool.env import ensure_env
 
-    print(ensure_env(ws, pins, _label(args, pins), base=args.base))
+    print(ensure_env(ws, pins, _label(args, pins), base=args.base, interpreter=_python(args)))
     return 0
 
 
 def cmd_lock(ws: Workspace, pins: pins_mod.Pins, args: argparse.Namespace) -> int:
     from forktool.env import lock
 
-    lock(ws, pins)
-    say(f"wrote {ws.constraints.relative_to(ws.root)}")
+    checked = lock(ws, pins)
+    say(f"wrote {ws.constraints.relative_to(ws.root)}; the pins resolve on Python {', '.join(checked)}")
     return 0
 
 
 def cmd_run(ws: Workspace, pins: pins_mod.Pins, args: argparse.Namespace) -> int:
     from forktool.env import ensure_env, run_in
 
-    python = ensure_env(ws, pins, _label(args, pins), base=args.base)
+    python = ensure_env(ws, pins, _label(args, pins), base=args.base, interpreter=_python(args))
     return run_in(python, args.argv)
 
 
 def cmd_test(ws: Workspace, pins: pins_mod.Pins, args: argparse.Namespace) -> int:
     from forktool.testing import run_tests
 
-    return run_tests(ws, pins, _label(args, pins), args.pytest_args)
+    return run_tests(ws, pins, _label(args, pins), args.pytest_args, args.python)
 
 
 def cmd_demo(ws: Workspace, pins: pins_mod.Pins, args: argparse.Namespace) -> int:
     from forktool.demo import run_demo
 
-    return run_demo(ws, pins, _label(args, pins))
+    return run_demo(ws, pins, _label(args, pins), args.executor, _python(args))
 
 
 def cmd_bench(ws: Workspace, pins: pins_mod.Pins, args: argparse.Namespace) -> int:
@@ -168,11 +173,11 @@ def cmd_bench(ws: Workspace, pins: pins_mod.Pins, args: argparse.Namespace) -> i
             load=args.load,
             profile=args.profile,
         )
-        return bench_sftp.run(ws, pins, _label(args, pins), opts)
+        return bench_sftp.run(ws, pins, _label(args, pins), opts, _python(args))
     if args.name == "accessors":
         from forktool.bench_accessors import accessors
 
-        return accessors(ws, pins, _label(args, pins), args.reads, args.api_latency_ms)
+        return accessors(ws, pins, _label(args, pins), args.reads, args.api_latency_ms, _python(args))
     if args.name == "iterate":
         from forktool import bench_iterate
 
@@ -186,16 +191,17 @@ def cmd_bench(ws: Workspace, pins: pins_mod.Pins, args: argparse.Namespace) -> i
             args.expand_max,
             checkpoints=not args.no_checkpoints,
             output=Path(args.chart).resolve() if args.chart else None,
+            interpreter=_python(args),
         )
     from forktool import bench
 
-    return bench.task_overhead(ws, pins, _label(args, pins), args.runs)
+    return bench.task_overhead(ws, pins, _label(args, pins), args.runs, _python(args))
 
 
 def cmd_upstream_tests(ws: Workspace, pins: pins_mod.Pins, args: argparse.Namespace) -> int:
     from forktool.upstream_suites import run_upstream_suites
 
-    return run_upstream_suites(ws, pins, _label(args, pins), args.suite or None)
+    return run_upstream_suites(ws, pins, _label(args, pins), args.suite or None, _python(args))
 
 
 def cmd_upstream_branch(ws: Workspace, pins: pins_mod.Pins, args: argparse.Namespace) -> int:
@@ -239,6 +245,23 @@ def parser() -> argparse.ArgumentParser:
             "--label", help="PEP 440 local label of the custom wheels (default from upstream.toml)"
         )
 
+    def python_opt(sp: argparse.ArgumentParser, many: bool = False) -> None:
+        supported = ", ".join(f"{v[0]}.{v[1]}" for v in interpreters.SUPPORTED)
+        sp.add_argument(
+            "--python",
+            metavar="VERSION|PATH",
+            action="append" if many else "store",
+            help=f"the Python to build and use the environment on ({supported}; a version found as "
+            "pythonX.Y on PATH or in pyenv, or an interpreter's path); default: the one running ./fork"
+            + (
+                "; for test, repeatable; default: integration tests on "
+                f"{' and '.join(interpreters.TEST_MATRIX)}, upstream suites on "
+                f"{' and '.join(interpreters.UPSTREAM_SUITES_MATRIX)}"
+                if many
+                else ""
+            ),
+        )
+
     sp = add(
         "materialize", cmd_materialize, "create the upstream tree (./airflow): base commit plus the series"
     )
@@ -263,14 +286,24 @@ def parser() -> argparse.ArgumentParser:
     ):
         sp = add(name, func, help)
         label_opt(sp)
+        python_opt(sp)
         sp.add_argument("--base", action="store_true", help="the unpatched upstream environment instead")
         if name == "run":
             sp.add_argument("argv", nargs=argparse.REMAINDER, help="the command")
     add("lock", cmd_lock, "re-resolve and pin the environments' third-party packages")
     sp = add("test", cmd_test, "run all tests: the tool's, the series', the fork's integration tests")
     label_opt(sp)
+    python_opt(sp, many=True)
     sp.add_argument("pytest_args", nargs=argparse.REMAINDER, help="extra pytest arguments (e.g. -k name)")
-    label_opt(add("demo", cmd_demo, "build the patched Airflow and run the demo DAG (SQLite, loopback)"))
+    sp = add("demo", cmd_demo, "build the patched Airflow and run the demo DAG (SQLite, loopback)")
+    label_opt(sp)
+    sp.add_argument(
+        "--executor",
+        choices=("local", "celery"),
+        default="local",
+        help="local: `airflow dags test`; celery: scheduler and a Celery worker on a loopback Redis",
+    )
+    python_opt(sp)
     sp = add(
         "upstream-tests", cmd_upstream_tests, "run upstream's test suites on the base and the patched build"
     )
@@ -278,6 +311,7 @@ def parser() -> argparse.ArgumentParser:
         "suite", nargs="*", help="task-sdk, standard, sftp, ssh (default: those the series touches)"
     )
     label_opt(sp)
+    python_opt(sp)
     sp = add("bench", cmd_bench, "benchmarks, fork vs unpatched base side by side in one run")
     sp.add_argument(
         "name",
@@ -346,6 +380,7 @@ def parser() -> argparse.ArgumentParser:
         "fork (default 100; 0: off)",
     )
     label_opt(sp)
+    python_opt(sp)
     sp = add(
         "upstream-branch", cmd_upstream_branch, "apply the series to your apache/airflow clone as a branch"
     )

@@ -1,4 +1,5 @@
-"""./fork demo: build the patched Airflow and run the demo DAG through `airflow dags test` on SQLite."""
+"""./fork demo: build the patched Airflow and run the demo DAGs through `airflow dags test` on SQLite, or
+(``--executor celery``) through a scheduler and Celery workers on a loopback Redis."""
 
 from __future__ import annotations
 
@@ -8,12 +9,17 @@ import shutil
 import subprocess
 import tempfile
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from forktool.env import ensure_env, env_vars
 from forktool.errors import ForkError
+from forktool.interpreters import Interpreter
 from forktool.pins import Pins
 from forktool.progress import say
 from forktool.workspace import Workspace
+
+if TYPE_CHECKING:
+    from forktool.sshd import Sshd
 
 DEMO_DAG = "aip98_demo"
 SFTP_DAG = "aip98_sftp_demo"
@@ -42,8 +48,12 @@ def _step(what: str, argv: list[str], env: dict[str, str], log: Path) -> None:
         raise ForkError(f"{what} failed (exit {proc.returncode}); last lines:\n{tail}", f"full log: {log}")
 
 
-def run_demo(ws: Workspace, pins: Pins, label: str) -> int:
-    python = ensure_env(ws, pins, label)
+def run_demo(
+    ws: Workspace, pins: Pins, label: str, executor: str = "local", interpreter: Interpreter | None = None
+) -> int:
+    python = ensure_env(ws, pins, label, interpreter=interpreter)
+    if executor == "celery":
+        return run_demo_celery(ws, pins, label, python, interpreter)
     home = ws.state / "demo" / "airflow-home"
     home.mkdir(parents=True, exist_ok=True)
     env = airflow_env(python, home, ws.root / "demo" / "dags")
@@ -56,11 +66,83 @@ def run_demo(ws: Workspace, pins: Pins, label: str) -> int:
             print(line)
     say(f"full log: {log}")
     shown = subprocess.run([str(python), str(ws.root / "demo" / "show_run.py"), DEMO_DAG], env=env).returncode
-    return shown or sftp_scenario(ws, pins, label, python, env, airflow)
+    return shown or sftp_scenario(ws, pins, label, python, env, airflow, interpreter)
+
+
+def run_demo_celery(
+    ws: Workspace, pins: Pins, label: str, python: Path, interpreter: Interpreter | None = None
+) -> int:
+    """Both demo DAGs through a production-shaped deployment: Redis on 127.0.0.1, ``airflow scheduler``,
+    ``airflow api-server`` and one ``airflow celery worker``, runs triggered through the REST API."""
+    from forktool import bench_sftp
+    from forktool.airflow_stack import AirflowStack, free_port
+    from forktool.sshd import Sshd
+
+    home = ws.state / "demo" / "celery-home"
+    shutil.rmtree(home, ignore_errors=True)  # a fresh SQLite database and logs for every demo
+    data, sums = _sftp_dataset(ws)
+    sshd = Sshd(ws.state / "demo" / "sshd", free_port(), getpass.getuser()).start()
+    stack = AirflowStack(
+        home=home,
+        dags_folder=ws.root / "demo" / "dags",
+        python=python,
+        executor="CeleryExecutor",
+        celery_workers=1,
+        extra_env={
+            "AIRFLOW_CONN_SFTP_DEMO": sshd.airflow_connection(),
+            "AIRFLOW__CORE__UNIT_TEST_MODE": "False",
+        },
+    )
+    out = Path(tempfile.mkdtemp(prefix="aip98-sftp-demo-", dir=bench_sftp.scratch_root(ws, 250_000_000)))
+    try:
+        say("starting Redis, the scheduler, the api-server and a Celery worker on 127.0.0.1")
+        stack.start()
+        say(f"running {DEMO_DAG} on the Celery worker")
+        run = stack.trigger_dag(DEMO_DAG, timeout=300)
+        for task_id in run.tis:
+            for record in stack.task_log_records(DEMO_DAG, run.run_id, task_id):
+                if str(record.get("event", "")).startswith("fetched "):
+                    print(record["event"])
+        say(f"logs: {home}")
+        shown = subprocess.run([str(python), str(ws.root / "demo" / "show_run.py"), DEMO_DAG], env=stack.env)
+        if shown.returncode:
+            return shown.returncode
+        say(f"running {SFTP_DAG} on the Celery worker (loopback sshd)")
+        conf: dict[str, object] = {"remote_dir": str(data), "local_dir": str(out / "fork")}
+        run = stack.trigger_dag(SFTP_DAG, conf, timeout=900)
+        if run.state != "success":
+            raise ForkError(f"{SFTP_DAG} ended {run.state}: {run.tis}", f"see the logs under {home}")
+        line = next(
+            (
+                str(r["event"])
+                for r in stack.task_log_records(SFTP_DAG, run.run_id, "download_all")
+                if str(r.get("event", "")).startswith("downloaded ")
+            ),
+            "",
+        )
+        return _compare_with_upstream(ws, pins, label, sshd, data, sums, out, line, home, interpreter)
+    finally:
+        stack.stop()
+        sshd.stop()
+        shutil.rmtree(out, ignore_errors=True)
+
+
+def _sftp_dataset(ws: Workspace) -> tuple[Path, dict[str, str]]:
+    from forktool import bench_sftp
+
+    data = ws.state / "bench-data" / f"sftp-{SFTP_FILES}-seed{SFTP_SEED}"
+    say(f"generating the data set: {SFTP_FILES} XML files of 2-20 KB (cached in {data})")
+    return data, bench_sftp.generate_dataset(data, SFTP_FILES, SFTP_SEED)
 
 
 def sftp_scenario(
-    ws: Workspace, pins: Pins, label: str, python: Path, env: dict[str, str], airflow: str
+    ws: Workspace,
+    pins: Pins,
+    label: str,
+    python: Path,
+    env: dict[str, str],
+    airflow: str,
+    interpreter: Interpreter | None = None,
 ) -> int:
     """The seed's scenario: 17,000 XML files from a loopback sshd, downloaded by one async task through
     the fork's pool under real Airflow, checked, and compared with upstream's async hook and pool."""
@@ -68,9 +150,7 @@ def sftp_scenario(
     from forktool.airflow_stack import free_port
     from forktool.sshd import Sshd
 
-    data = ws.state / "bench-data" / f"sftp-{SFTP_FILES}-seed{SFTP_SEED}"
-    say(f"generating the data set: {SFTP_FILES} XML files of 2-20 KB (cached in {data})")
-    sums = bench_sftp.generate_dataset(data, SFTP_FILES, SFTP_SEED)
+    data, sums = _sftp_dataset(ws)
     sshd = Sshd(ws.state / "demo" / "sshd", free_port(), getpass.getuser()).start()
     out = Path(tempfile.mkdtemp(prefix="aip98-sftp-demo-", dir=bench_sftp.scratch_root(ws, 250_000_000)))
     try:
@@ -82,24 +162,38 @@ def sftp_scenario(
         line = next(
             (ln for ln in log.read_text(errors="replace").splitlines() if ln.startswith("downloaded ")), ""
         )
-        bad = bench_sftp.verify(out / "fork", sums)
-        if bad:
-            raise ForkError(f"{bad} downloaded file(s) do not match their checksum", f"see {log}")
-        print(f"fork:     {line} (every checksum verified)")
-        say(
-            "the same download with upstream's SFTPHookAsync and SFTPClientPool, in the unpatched environment"
-        )
-        base_python = ensure_env(ws, pins, label, base=True)
-        upstream = bench_sftp.measure_contender(ws, sshd, data, sums, out, base_python, "base-pool")
-        if upstream.bad:
-            raise ForkError(
-                f"upstream's pool delivered {upstream.bad} file(s) that do not match their checksum"
-            )
-        print(f"upstream: downloaded {len(sums)} files in {upstream.seconds:.1f}s (every checksum verified)")
-        fork_seconds = float(line.rsplit(" in ", 1)[1].rstrip("s")) if " in " in line else 0.0
-        if fork_seconds:
-            print(f"the fork's pool: {upstream.seconds / fork_seconds:.1f}x upstream's speed on this machine")
-        return 0
+        return _compare_with_upstream(ws, pins, label, sshd, data, sums, out, line, log, interpreter)
     finally:
         sshd.stop()
         shutil.rmtree(out, ignore_errors=True)
+
+
+def _compare_with_upstream(
+    ws: Workspace,
+    pins: Pins,
+    label: str,
+    sshd: Sshd,
+    data: Path,
+    sums: dict[str, str],
+    out: Path,
+    line: str,
+    log: Path,
+    interpreter: Interpreter | None = None,
+) -> int:
+    """Verify the fork's download in `out`/fork, print `line`, then time upstream's pool on the same tree."""
+    from forktool import bench_sftp
+
+    bad = bench_sftp.verify(out / "fork", sums)
+    if bad:
+        raise ForkError(f"{bad} downloaded file(s) do not match their checksum", f"see {log}")
+    print(f"fork:     {line} (every checksum verified)")
+    say("the same download with upstream's SFTPHookAsync and SFTPClientPool, in the unpatched environment")
+    base_python = ensure_env(ws, pins, label, base=True, interpreter=interpreter)
+    upstream = bench_sftp.measure_contender(ws, sshd, data, sums, out, base_python, "base-pool")
+    if upstream.bad:
+        raise ForkError(f"upstream's pool delivered {upstream.bad} file(s) that do not match their checksum")
+    print(f"upstream: downloaded {len(sums)} files in {upstream.seconds:.1f}s (every checksum verified)")
+    fork_seconds = float(line.rsplit(" in ", 1)[1].rstrip("s")) if " in " in line else 0.0
+    if fork_seconds:
+        print(f"the fork's pool: {upstream.seconds / fork_seconds:.1f}x upstream's speed on this machine")
+    return 0

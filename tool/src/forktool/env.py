@@ -1,16 +1,20 @@
 """The patched environment: the custom wheels of the distributions the series touches, the others
-from PyPI, third-party packages pinned."""
+from PyPI, third-party packages pinned; one per Python version (.fork/venvs/<label>-py3.13)."""
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import hashlib
 import os
 import subprocess
 import sys
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 
 from forktool.errors import ForkError
+from forktool.interpreters import SUPPORTED, Interpreter, current
 from forktool.pins import Pins
 from forktool.progress import say
 from forktool.tree import ensure_tree
@@ -32,8 +36,14 @@ def requirements(ws: Workspace, pins: Pins, wheels: dict[str, Path]) -> list[str
     return reqs
 
 
-def lock(ws: Workspace, pins: Pins) -> None:
-    """Resolve every third-party dependency once and pin it in requirements/constraints.txt."""
+def lock(ws: Workspace, pins: Pins) -> list[str]:
+    """Resolve every third-party dependency once and pin it in requirements/constraints.txt.
+
+    One universal resolution for Python 3.11 and newer: where a package needs another version on a newer
+    Python (numpy, contourpy), the file pins both behind python_full_version markers. Then it checks that
+    the pins resolve on each supported version (forktool.interpreters.SUPPORTED) on its own, and returns
+    those versions ('3.11', ...).
+    """
     with tempfile.TemporaryDirectory() as tmp:
         wanted = Path(tmp) / "requirements.in"
         lines = [f"{d.name}=={d.version}" for d in pins.dists]
@@ -43,6 +53,8 @@ def lock(ws: Workspace, pins: Pins) -> None:
             lines.append(f"-e {ws.devel_common}")
         wanted.write_text("\n".join(lines) + "\n")
         out = Path(tmp) / "constraints.txt"
+        if ws.constraints.exists():  # uv keeps the pins of an existing output file unless they must move
+            out.write_text(ws.constraints.read_text())
         skip = [arg for d in pins.dists for arg in ("--no-emit-package", d.name)]
         skip += ["--no-emit-package", "airflow-fork-devel-common"]
         _uv(
@@ -59,26 +71,61 @@ def lock(ws: Workspace, pins: Pins) -> None:
             str(out),
             str(wanted),
         )
-        header = "# Pins of every third-party package of the environments; regenerate with ./fork lock.\n"
+        header = (
+            "# Pins of every third-party package of the environments, for every Python the fork supports\n"
+            "# (one universal resolution, markers where versions differ); regenerate with ./fork lock.\n"
+        )
         ws.constraints.write_text(header + out.read_text())
+        checked = []
+        for version in (f"{major}.{minor}" for major, minor in SUPPORTED):
+            say(f"checking that the pins resolve on Python {version}")
+            _uv(
+                "pip",
+                "compile",
+                "--quiet",
+                "--python-version",
+                version,
+                "--no-header",
+                *skip,
+                "-c",
+                str(ws.constraints),
+                "-o",
+                str(Path(tmp) / f"check-{version}.txt"),
+                str(wanted),
+            )
+            checked.append(version)
+        return checked
 
 
 def python_of(venv: Path) -> Path:
     return venv / ("Scripts/python.exe" if os.name == "nt" else "bin/python")
 
 
-def ensure_env(ws: Workspace, pins: Pins, label: str, base: bool = False) -> Path:
+def venv_name(label: str, interpreter: Interpreter, base: bool = False) -> str:
+    """aip98-py3.13 (upstream-base-py3.13 for the unpatched one): one environment per Python version."""
+    return f"{'upstream-base' if base else label}-py{interpreter.minor}"
+
+
+def ensure_env(
+    ws: Workspace, pins: Pins, label: str, base: bool = False, interpreter: Interpreter | None = None
+) -> Path:
     """Return the interpreter of the environment, creating or updating it when its inputs changed.
 
     With base=True the environment holds the unpatched upstream releases only (for side-by-side runs).
+    interpreter: the Python it is built on (default: the tool's own, see forktool.interpreters). The
+    custom wheels are pure Python (py3-none-any), built once per label and shared by every version.
     """
+    interpreter = interpreter or current()
     wheels: dict[str, Path] = {}
     if not base:
         git = ensure_tree(ws, pins)
-        wheels = {b.dist.name: b.wheel for b in build_series_wheels(ws, git, pins, label)}
-    venv = ws.venv("upstream-base" if base else label)
+        # One build per label for every Python version (the wheels are py3-none-any); the lock keeps
+        # two commands that build environments at once (e.g. on 3.11 and 3.13) from racing on it.
+        with _exclusive(ws.wheels(label).parent / f"{label}.lock"):
+            wheels = {b.dist.name: b.wheel for b in build_series_wheels(ws, git, pins, label)}
+    venv = ws.venv(venv_name(label, interpreter, base))
     reqs = requirements(ws, pins, wheels)
-    digest = hashlib.sha256("\n".join(reqs).encode())
+    digest = hashlib.sha256("\n".join([str(interpreter), *reqs]).encode())
     for path in [*wheels.values(), ws.requirements, ws.constraints, ws.devel_common / "pyproject.toml"]:
         if path.exists():
             digest.update(path.read_bytes())
@@ -86,11 +133,20 @@ def ensure_env(ws: Workspace, pins: Pins, label: str, base: bool = False) -> Pat
     python = python_of(venv)
     if python.exists() and stamp.exists() and stamp.read_text() == digest.hexdigest():
         return python
-    say(f"creating environment {venv.relative_to(ws.root)} (first time: a few minutes)")
-    _uv("venv", "--quiet", "--allow-existing", "--python", sys.executable, str(venv))
+    say(f"creating environment {venv.relative_to(ws.root)} on {interpreter} (first time: a few minutes)")
+    _uv("venv", "--quiet", "--allow-existing", "--python", str(interpreter.path), str(venv))
     _uv("pip", "install", "--python", str(python), *_reinstall(pins), *reqs)
     stamp.write_text(digest.hexdigest())
     return python
+
+
+@contextlib.contextmanager
+def _exclusive(path: Path) -> Iterator[None]:
+    """An advisory lock (flock) on path, created if missing, held for the block."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        yield
 
 
 def _reinstall(pins: Pins) -> list[str]:

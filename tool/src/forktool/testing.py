@@ -1,48 +1,129 @@
 """./fork test: the series' export check, the tool's tests, upstream's suites (base vs patched,
-including the tests the series adds or changes), and the fork's integration tests."""
+including the tests the series adds or changes), and the fork's integration tests, on each Python
+version of the test matrix."""
 
 from __future__ import annotations
 
 import subprocess
+import time
 
 from forktool.env import ensure_env, env_vars
+from forktool.errors import ForkError
+from forktool.interpreters import SUPPORTED, TEST_MATRIX, UPSTREAM_SUITES_MATRIX, Interpreter, find, resolve
 from forktool.pins import Pins
 from forktool.progress import say
 from forktool.tree import stale_exports
 from forktool.upstream_suites import run_upstream_suites
 from forktool.workspace import Workspace
 
+#: Upstream unit tests of the parts of the series whose code paths depend on the Python version: the task
+#: event loop and its blocking-call detector (0001-0003), the SIGUSR2 task-tree dump and its
+#: asyncio.capture_call_graph gate (0010). Run on every supported Python installed here (or on each
+#: --python), so each version's path runs where its interpreter exists and shows its skip reason elsewhere.
+VERSION_SENSITIVE = (
+    "task-sdk",
+    (
+        "tests/task_sdk/execution_time/test_event_loop.py",
+        "tests/task_sdk/execution_time/test_introspection.py",
+    ),
+)
 
-def run_tests(ws: Workspace, pins: Pins, label: str, extra: list[str]) -> int:
-    python = ensure_env(ws, pins, label)
+
+PLAIN_PYTEST = ["-m", "pytest", "-p", "no:cacheprovider", "-o", "asyncio_default_fixture_loop_scope=function"]
+
+
+def matrix(pythons: list[str] | None) -> tuple[list[Interpreter], list[Interpreter]]:
+    """(interpreters of the integration tests, interpreters of upstream's suites).
+
+    --python given (once or more): everything on each of them. Else CI's matrix: the integration
+    tests on TEST_MATRIX, upstream's suites on UPSTREAM_SUITES_MATRIX. Every interpreter is found
+    before anything runs, so a missing one fails at once, not after the suites.
+    """
+    if pythons:
+        chosen = list({i.minor: i for i in map(resolve, pythons)}.values())
+        return chosen, chosen
+    found: dict[str, Interpreter] = {}
+    for version in dict.fromkeys([*TEST_MATRIX, *UPSTREAM_SUITES_MATRIX]):
+        try:
+            found[version] = resolve(version)
+        except ForkError as err:
+            raise ForkError(
+                f"./fork test runs the integration tests on Python {' and '.join(TEST_MATRIX)}: "
+                + err.problem,
+                f"{err.hint}; or test one version: ./fork test --python X.Y",
+            ) from None
+    return [found[v] for v in TEST_MATRIX], [found[v] for v in UPSTREAM_SUITES_MATRIX]
+
+
+def run_version_sensitive(ws: Workspace, pins: Pins, label: str, interpreter: Interpreter) -> int:
+    """VERSION_SENSITIVE's tests in the patched environment on `interpreter`; pytest's exit code."""
+    folder, tests = VERSION_SENSITIVE
+    python = ensure_env(ws, pins, label, interpreter=interpreter)
     env = env_vars(python)
-    env.update(PYTHONPATH=str(ws.root / "tool" / "src"), FORK_ROOT=str(ws.root))
-    pytest = [
-        str(python),
-        "-m",
-        "pytest",
-        "-p",
-        "no:cacheprovider",
-        "-o",
-        "asyncio_default_fixture_loop_scope=function",
-        *extra,
-    ]
-    outcome: list[tuple[str, int]] = []
+    env.update(PYTHONPATH=str(ws.root / "tool" / "src"), AIRFLOW_HOME=str(ws.state / "airflow-home-unit"))
+    say(f"== version-sensitive unit tests ({folder}): {interpreter} ==")
+    options = ["-o", "addopts=--asyncio-mode=strict -p no:legacypath --disable-warnings", "-rs", "-q"]
+    return subprocess.run(
+        [str(python), *PLAIN_PYTEST, *options, *tests], cwd=ws.tree / folder, env=env
+    ).returncode
+
+
+def unit_test_versions(
+    pythons: list[str] | None, integration: list[Interpreter], upstream: list[Interpreter]
+) -> list[str]:
+    """Where VERSION_SENSITIVE runs on its own: each supported version (each --python), except those
+    whose upstream suites run anyway (they include these tests)."""
+    versions = [i.minor for i in integration] if pythons else [f"{a}.{b}" for a, b in SUPPORTED]
+    return [v for v in versions if v not in {i.minor for i in upstream}]
+
+
+def run_tests(
+    ws: Workspace, pins: Pins, label: str, extra: list[str], pythons: list[str] | None = None
+) -> int:
+    integration, upstream = matrix(pythons)
+    pytest = [*PLAIN_PYTEST, *extra]
+    outcome: list[tuple[str, int | None, float]] = []  # (stage, exit code or None: not run, seconds)
+
+    def stage(name: str, interpreter: Interpreter, paths: str) -> None:
+        python = ensure_env(ws, pins, label, interpreter=interpreter)
+        env = env_vars(python)
+        env.update(PYTHONPATH=str(ws.root / "tool" / "src"), FORK_ROOT=str(ws.root))
+        say(f"== {name}: {interpreter} ==")
+        start = time.monotonic()
+        code = subprocess.run([str(python), *pytest, paths], cwd=ws.root, env=env).returncode
+        outcome.append((f"{name} (Python {interpreter.minor})", code, time.monotonic() - start))
 
     say("== series: export --check ==")
+    start = time.monotonic()
     stale = stale_exports(ws, pins)
     if stale:
         say(f"re-exporting the series changes: {', '.join(stale)} (run ./fork apply, ./fork export)")
-    outcome.append(("export check", 1 if stale else 0))
-    say("== tool tests ==")
-    outcome.append(("tool", subprocess.run([*pytest, "tool/tests"], cwd=ws.root, env=env).returncode))
-    say("== upstream suites: base vs patched ==")
-    outcome.append(("upstream suites", run_upstream_suites(ws, pins, label)))
-    say("== fork integration tests ==")
-    outcome.append(("fork integration", subprocess.run([*pytest, "tests"], cwd=ws.root, env=env).returncode))
+    outcome.append(("export check", 1 if stale else 0, time.monotonic() - start))
+    stage("tool tests", integration[0], "tool/tests")
+    for version in unit_test_versions(pythons, integration, upstream):
+        interpreter = next((i for i in integration if i.minor == version), None) or find(version)
+        if interpreter is None:
+            say(f"== version-sensitive unit tests: Python {version} is not installed here: not run ==")
+            outcome.append((f"version-sensitive unit tests (Python {version})", None, 0.0))
+            continue
+        start = time.monotonic()
+        code = run_version_sensitive(ws, pins, label, interpreter)
+        outcome.append((f"version-sensitive unit tests (Python {version})", code, time.monotonic() - start))
+    for interpreter in upstream:
+        say(f"== upstream suites: base vs patched: {interpreter} ==")
+        start = time.monotonic()
+        code = run_upstream_suites(ws, pins, label, interpreter=interpreter)
+        outcome.append((f"upstream suites (Python {interpreter.minor})", code, time.monotonic() - start))
+    for interpreter in integration:
+        stage("fork integration tests", interpreter, "tests")
 
     say(
         "summary: "
-        + ", ".join(f"{name}: {'ok' if code == 0 else f'FAILED ({code})'}" for name, code in outcome)
+        + ", ".join(
+            f"{name}: not run (not installed)"
+            if code is None
+            else f"{name}: {'ok' if code == 0 else f'FAILED ({code})'} in {secs / 60:.1f} min"
+            for name, code, secs in outcome
+        )
     )
-    return 0 if all(code == 0 for _, code in outcome) else 1
+    return 0 if all(code in (0, None) for _, code, _ in outcome) else 1

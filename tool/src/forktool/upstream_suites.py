@@ -18,6 +18,7 @@ from pathlib import Path
 from forktool.env import ensure_env, env_vars
 from forktool.errors import ForkError
 from forktool.git import Git
+from forktool.interpreters import Interpreter
 from forktool.pins import Pins
 from forktool.progress import say
 from forktool.sshd import Sshd
@@ -187,14 +188,23 @@ def run_suite(
     return result
 
 
-def run_upstream_suites(ws: Workspace, pins: Pins, label: str, names: list[str] | None = None) -> int:
+def run_upstream_suites(
+    ws: Workspace,
+    pins: Pins,
+    label: str,
+    names: list[str] | None = None,
+    interpreter: Interpreter | None = None,
+) -> int:
     git = ensure_tree(ws, pins)
     suites = selected_suites(git, pins, names)
     if not suites:
         say("the series touches no distribution with an upstream suite: nothing to run")
         return 0
     trees = {"base": base_worktree(ws, git), "patched": ws.tree}
-    pythons = {"base": ensure_env(ws, pins, label, base=True), "patched": ensure_env(ws, pins, label)}
+    pythons = {
+        "base": ensure_env(ws, pins, label, base=True, interpreter=interpreter),
+        "patched": ensure_env(ws, pins, label, interpreter=interpreter),
+    }
     sshd = None
     if any(s.needs_sshd for s in suites):
         if os.geteuid() != 0:
