@@ -150,7 +150,8 @@ class Options:
     medium_files: int = 10
     medium_mb: int = 100
     load: bool = False  # run everything idle and then with a CPU hog on one core
-    profile: bool = False  # profile PROFILED once and print where its client CPU goes
+    profile: bool = False  # profile `profiled` once and print where its client CPU goes
+    profiled: str = PROFILED
 
 
 @dataclass
@@ -424,7 +425,10 @@ PROFILE_CATEGORIES = (
     ("logging (logging, structlog)", ("logging/", "structlog/")),
     ("fork bookkeeping (pools/, transfer, hooks)", ("airflow/providers/sftp/", "airflow/providers/ssh/")),
     ("event loop (asyncio, selectors, uvloop)", ("asyncio/", "selectors.py", "uvloop/")),
-    ("file and socket system calls", ("{built-in method posix.", "{method 'send", "{method 'recv")),
+    (
+        "file and socket system calls",
+        ("built-in method posix.", "method 'send", "method 'recv", "method 'write' of '_io"),
+    ),
 )
 
 
@@ -442,10 +446,10 @@ def profile_breakdown(stats_file: Path) -> dict[str, float]:
     return totals
 
 
-def print_profile(sample: Sample, files: int, breakdown: dict[str, float]) -> None:
+def print_profile(sample: Sample, files: int, breakdown: dict[str, float], name: str = PROFILED) -> None:
     total = sum(breakdown.values()) or 1.0
     print(
-        f"\nWhere the client CPU goes: {PROFILED} under cProfile, {files} files, "
+        f"\nWhere the client CPU goes: {name} under cProfile, {files} files, "
         f"{1000 * sample.cpu / files:.3f} ms CPU per file profiled (cProfile adds its own overhead per call: "
         "shares, not absolute times)"
     )
@@ -542,9 +546,11 @@ def run(ws: Workspace, pins: Pins, label: str, opts: Options, interpreter: Inter
                                     f"{sample.seconds:7.2f} s  cpu {sample.cpu:6.2f} s  bad {sample.bad}"
                                 )
                     rows += _rows(contenders, samples, files, nbytes, condition, set_name)
-                if opts.profile and not opts.big and PROFILED in by_name:
-                    sample, breakdown = bench.profile(by_name[PROFILED], Path(tmp) / "profile.pstats")
-                    profile = {"contender": PROFILED, "files": len(sums), "cpu": sample.cpu, **breakdown}
+                if opts.profile and not opts.big and opts.profiled in by_name:
+                    stats_file = (opts.chart or ws.state / "bench" / "sftp.png").with_suffix(".pstats")
+                    stats_file.parent.mkdir(parents=True, exist_ok=True)
+                    sample, breakdown = bench.profile(by_name[opts.profiled], stats_file)
+                    profile = {"contender": opts.profiled, "files": len(sums), "cpu": sample.cpu, **breakdown}
             if opts.mapped and not opts.big:
                 _, data, sums = data_sets[0]
                 mapped = _mapped(
@@ -565,6 +571,7 @@ def run(ws: Workspace, pins: Pins, label: str, opts: Options, interpreter: Inter
             Sample(0.0, profile["cpu"]),
             profile["files"],
             {k: v for k, v in profile.items() if k not in ("contender", "files", "cpu")},
+            profile["contender"],
         )
     chart = opts.chart or ws.state / "bench" / ("sftp-big.png" if opts.big else "sftp.png")
     chart.parent.mkdir(parents=True, exist_ok=True)

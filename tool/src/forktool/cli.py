@@ -171,7 +171,8 @@ def cmd_bench(ws: Workspace, pins: pins_mod.Pins, args: argparse.Namespace) -> i
             medium_files=args.medium_files,
             medium_mb=args.medium_mb,
             load=args.load,
-            profile=args.profile,
+            profile=bool(args.profile),
+            profiled=args.profile or bench_sftp.PROFILED,
         )
         return bench_sftp.run(ws, pins, _label(args, pins), opts, _python(args))
     if args.name == "accessors":
@@ -351,7 +352,10 @@ def parser() -> argparse.ArgumentParser:
         "--load", action="store_true", help="sftp: run idle, then again with a CPU hog on one core"
     )
     sp.add_argument(
-        "--profile", action="store_true", help="sftp: profile the fork's pool once; print where its CPU goes"
+        "--profile",
+        nargs="?",
+        const="fork-pool-1",
+        help="sftp: profile one contender (default fork-pool-1) once more; print where its client CPU goes",
     )
     sp.add_argument("--rounds", type=int, default=2, help="sftp: rounds, order alternating (best is shown)")
     sp.add_argument("--seed", type=int, default=98, help="sftp: seed of the data set")
