@@ -1,5 +1,5 @@
-"""Benchmark DAGs: no-op items through ``.iterate()`` (async and threads), ``.expand()`` and a hand-written
-``asyncio.gather`` task, one DAG per variant.
+"""Benchmark DAGs: no-op items through ``.iterate()`` (async and threads), ``.expand()`` and hand-written
+``asyncio.gather`` and ``ThreadPoolExecutor.map`` tasks, one DAG per variant.
 
 Run by ``./fork bench iterate`` (forktool.bench_iterate) with conf {"n": N}. The item list comes from an
 upstream task's XCom, as it would in production. The item concurrency of ``.iterate()`` and of the gather
@@ -14,6 +14,7 @@ import asyncio
 import json
 import os
 import resource
+from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 
 from airflow.sdk import DAG, task
@@ -73,6 +74,22 @@ with DAG("iterate_overhead_expand", schedule=None, catchup=False, default_args=A
         return None
 
     noop.expand(x=items_task())
+
+with DAG(
+    "iterate_overhead_threadpool", schedule=None, catchup=False, default_args=ARGS
+):
+
+    @task(on_success_callback=record_peak_rss)
+    def noop(xs: list[int]) -> list[None]:
+        """What one writes by hand without ``.iterate()`` for sync code: ThreadPoolExecutor.map."""
+
+        def one(x: int) -> None:
+            return None
+
+        with ThreadPoolExecutor(max_workers=CONCURRENCY) as pool:
+            return list(pool.map(one, xs))
+
+    noop(items_task())
 
 with DAG("iterate_overhead_gather", schedule=None, catchup=False, default_args=ARGS):
 

@@ -1,6 +1,10 @@
 """One contender of `./fork bench sftp`, run as a subprocess by the interpreter of the environment under test.
 
-    python contender.py NAME --src REMOTE_DIR --dest LOCAL_DIR --list FILE_LIST [--pool-size N]
+    python contender.py NAME --src SRC_DIR --dest DEST_DIR --list FILE_LIST [--pool-size N] [--in-flight N]
+        [--uvloop] [--profile FILE]
+
+Downloads read SRC_DIR on the server into the local DEST_DIR; uploads (fork-put, fork-bulk-op-put) write
+the local SRC_DIR to DEST_DIR on the server.
 
 Prints one JSON line {"name", "files", "seconds", "cpu"}: the transfer only (connection set-up
 included; interpreter start-up and imports excluded). FILE_LIST holds one path per line, relative to
@@ -13,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import cProfile
 import importlib
 import json
 import logging
@@ -106,7 +111,68 @@ def fork_files(args: argparse.Namespace) -> int:
     return asyncio.run(main())
 
 
+def user_code(args: argparse.Namespace) -> int:
+    """Existing user code: upstream's documented pool usage, ``async with pool.get_sftp_client()`` and
+    ``sftp.get()`` per file, `--in-flight` files at once (a semaphore). The same code runs on upstream and on
+    the fork; nothing in it uses the fork's bulk API."""
+    from airflow.providers.sftp.pools.sftp import SFTPClientPool
+
+    pairs = _pairs(args)
+
+    async def main() -> None:
+        pool = SFTPClientPool(CONN_ID, pool_size=args.pool_size)
+        in_flight = asyncio.Semaphore(args.in_flight)
+
+        async def one(remote: str, local: str) -> None:
+            async with in_flight, pool.get_sftp_client() as sftp:
+                await sftp.get(remote, local)
+
+        await asyncio.gather(*(one(remote, local) for remote, local in pairs))
+        await pool.close()
+
+    asyncio.run(main())
+    return len(pairs)
+
+
+def fork_put(args: argparse.Namespace) -> int:
+    """The fork's bulk upload: put_directory walks the local tree, creates the remote directories, then
+    pipelines the uploads (written under a temporary name, renamed into place)."""
+    from airflow.providers.sftp.pools import transfer
+    from airflow.providers.sftp.pools.sftp import SFTPClientPool
+
+    async def main() -> int:
+        pool = SFTPClientPool(CONN_ID, pool_size=args.pool_size)
+        result = await transfer.put_directory(pool, args.src, args.dest)
+        await pool.close()
+        return len(result.files)
+
+    return asyncio.run(main())
+
+
+def fork_bulk_operator_put(args: argparse.Namespace) -> int:
+    """SFTPBulkOperator(operation="put") of the local tree, its aexecute() awaited as a task would."""
+    from airflow.providers.sftp.operators.sftp import SFTPBulkOperator
+
+    op = SFTPBulkOperator(
+        task_id="bulk_put",
+        ssh_conn_id=CONN_ID,
+        local_path=args.src,
+        remote_path=args.dest,
+        operation="put",
+        pool_size=args.pool_size,
+    )
+
+    async def main() -> int:
+        summary = await op.aexecute({})
+        return int(summary["files"])
+
+    return asyncio.run(main())
+
+
 CONTENDERS: dict[str, Callable[[argparse.Namespace], int]] = {
+    "user-code": user_code,
+    "fork-put": fork_put,
+    "fork-bulk-op-put": fork_bulk_operator_put,
     "base-sync": base_sync,
     "base-sync-reconnect": base_sync_reconnect,
     "base-pool": base_pool,
@@ -122,6 +188,9 @@ def main() -> None:
     p.add_argument("--dest", required=True)
     p.add_argument("--list", required=True)
     p.add_argument("--pool-size", type=int, default=None)
+    p.add_argument("--in-flight", type=int, default=64, help="user-code: files at once")
+    p.add_argument("--uvloop", action="store_true", help="run the event loop on uvloop")
+    p.add_argument("--profile", help="write a cProfile of the transfer to this file")
     args = p.parse_args()
     os.makedirs(args.dest, exist_ok=True)
     # Tasks log at INFO into a file: the same here, so logging costs what it costs in a task.
@@ -129,12 +198,28 @@ def main() -> None:
     modules = ["airflow.providers.sftp.hooks.sftp", "airflow.providers.sftp.pools.sftp"]
     if args.name.startswith("fork"):
         modules.append("airflow.providers.sftp.pools.transfer")
+    if args.name == "fork-bulk-op-put":
+        modules.append("airflow.providers.sftp.operators.sftp")
     for module in modules:  # imports are not what is measured
         importlib.import_module(module)
+    if args.uvloop:
+        import uvloop
+
+        uvloop.install()
+    profiler = cProfile.Profile() if args.profile else None
     t0, c0 = time.perf_counter(), time.process_time()
+    if profiler is not None:
+        profiler.enable()
     files = CONTENDERS[args.name](args)
+    if profiler is not None:
+        profiler.disable()
     seconds, cpu = time.perf_counter() - t0, time.process_time() - c0
-    print(json.dumps({"name": args.name, "files": files, "seconds": seconds, "cpu": cpu}), flush=True)
+    if profiler is not None:
+        profiler.dump_stats(args.profile)
+    print(
+        json.dumps({"name": args.name, "files": files, "seconds": seconds, "cpu": cpu}),
+        flush=True,
+    )
     sys.exit(0)
 
 

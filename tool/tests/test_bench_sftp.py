@@ -79,9 +79,26 @@ def test_rates_and_ratios_use_each_contenders_own_file_count(capsys: pytest.Capt
     bench_sftp._print_table(rows, 600, 7_000_000, 2)
     out = capsys.readouterr().out
     line = next(line for line in out.splitlines() if line.startswith("upstream SFTPHook (1 conn per file)*"))
-    assert line.split()[6:10] == ["50", "5", "5", "1/240"]
+    assert line.split()[6:11] == ["50", "5", "5", "0.0", "1/240"]
     assert "* on the first 50 files (sorted) only" in out
     assert bench_sftp.ratio(0.1) == "0.10x" and bench_sftp.ratio(None) == "-"
+
+
+def test_put_rows_compare_with_openssh_put_in_the_same_condition() -> None:
+    contenders = [BY_NAME[n] for n in ("openssh", "openssh-put", "fork-put-1", "fork-pool-1")]
+    samples = {
+        "openssh": [Sample(1.0, 0.5)],
+        "openssh-put": [Sample(2.0, 0.5)],
+        "fork-put-1": [Sample(1.0, 0.4)],
+        "fork-pool-1": [Sample(0.5, 0.4)],
+    }
+    files = dict.fromkeys(samples, 100)
+    rows = bench_sftp._rows(contenders, samples, files, dict.fromkeys(samples, 10_000_000), "loaded", "set")
+    by_name = {r.name: r for r in rows}
+    assert by_name["fork-put-1"].vs_openssh == pytest.approx(2.0)  # against put -r, not get -r
+    assert by_name["fork-pool-1"].vs_openssh == pytest.approx(2.0)
+    assert by_name["fork-put-1"].mb_s == pytest.approx(10.0)
+    assert {r.condition for r in rows} == {"loaded"}
 
 
 def test_chart_draws_subset_and_mapped_rows(tmp_path: Path) -> None:

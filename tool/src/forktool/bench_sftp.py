@@ -11,6 +11,7 @@ mapped SFTPOperator, one task instance per file through real Airflow, over the f
 
 from __future__ import annotations
 
+import contextlib
 import getpass
 import hashlib
 import json
@@ -19,10 +20,14 @@ import random
 import shutil
 import statistics
 import subprocess
+import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass
+from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 from forktool.airflow_stack import AirflowStack, free_port
 from forktool.env import ensure_env, env_vars
@@ -47,9 +52,10 @@ class Contender:
     env: str  # "openssh", "base" (unpatched environment) or "fork" (patched environment)
     argv: tuple[str, ...] = ()  # arguments of bench/sftp/contender.py
     subset: bool = False  # runs on the first Options.subset files only (one connection per file)
+    direction: str = "get"  # "get": server -> client; "put": client -> server
 
 
-CONTENDERS = (
+CONTENDERS: tuple[Contender, ...] = (
     Contender("openssh", "OpenSSH sftp get -r (1 conn)", "openssh"),
     Contender("base-sync", "upstream SFTPHook (paramiko, 1 conn)", "base", ("base-sync",)),
     Contender(
@@ -66,14 +72,65 @@ CONTENDERS = (
         "fork-files-2", "fork pool get_files list (2 conns)", "fork", ("fork-files", "--pool-size", "2")
     ),
 )
+CONTENDERS += (
+    Contender(
+        "base-user",
+        "upstream: documented pool usage, 64 in flight",
+        "base",
+        ("user-code", "--in-flight", "64"),
+    ),
+    Contender(
+        "fork-user",
+        "fork: the same user code, 64 in flight",
+        "fork",
+        ("user-code", "--in-flight", "64"),
+    ),
+    Contender(
+        "fork-pool-1-uvloop",
+        "fork pool get_directory (1 conn, uvloop)",
+        "fork",
+        ("fork-pool", "--pool-size", "1", "--uvloop"),
+    ),
+    Contender("openssh-put", "OpenSSH sftp put -r (1 conn)", "openssh", direction="put"),
+    Contender(
+        "fork-put-1",
+        "fork pool put_directory (1 conn)",
+        "fork",
+        ("fork-put", "--pool-size", "1"),
+        direction="put",
+    ),
+    Contender(
+        "fork-put-2",
+        "fork pool put_directory (2 conns)",
+        "fork",
+        ("fork-put", "--pool-size", "2"),
+        direction="put",
+    ),
+    Contender(
+        "fork-bulk-put",
+        "fork SFTPBulkOperator put (1 conn)",
+        "fork",
+        ("fork-bulk-op-put", "--pool-size", "1"),
+        direction="put",
+    ),
+)
 DEFAULT_CONTENDERS = (
     "openssh",
     "base-sync",
     "base-sync-reconnect",
     "base-pool",
+    "base-user",
+    "fork-user",
     "fork-pool-1",
     "fork-pool-2",
+    "fork-pool-1-uvloop",
 )
+#: --put: uploads of the same tree.
+PUT_CONTENDERS = ("openssh-put", "fork-put-1", "fork-put-2", "fork-bulk-put")
+#: --big: downloads and uploads of big files.
+BIG_CONTENDERS = ("openssh", "fork-pool-1", "fork-pool-2", "openssh-put", "fork-put-1", "fork-put-2")
+#: The contender profiled for the breakdown of client CPU per file (--profile).
+PROFILED = "fork-pool-1"
 DEFAULT_SUBSET = 200
 DEFAULT_MAPPED = 100
 
@@ -88,6 +145,13 @@ class Options:
     timeout: float = 1800
     mapped: int = DEFAULT_MAPPED  # files of the mapped SFTPOperator run (0: skip it)
     subset: int = DEFAULT_SUBSET  # files of the subset contenders (one connection per file)
+    big: bool = False  # big files (one of big_mb, medium_files of medium_mb) instead of the small set
+    big_mb: int = 1024
+    medium_files: int = 10
+    medium_mb: int = 100
+    load: bool = False  # run everything idle and then with a CPU hog on one core
+    profile: bool = False  # profile `profiled` once and print where its client CPU goes
+    profiled: str = PROFILED
 
 
 @dataclass
@@ -102,6 +166,10 @@ class Row:
     name: str
     label: str
     env: str
+    condition: str  # "idle" or "loaded" (a CPU hog on one core)
+    data_set: str
+    bytes: int  # bytes per round
+    mb_s: float  # best of rounds, MB (10^6 bytes) per second
     files: int  # files per round: the whole set, or the first `subset` for a subset contender
     files_s: float  # best of rounds
     median_files_s: float
@@ -181,10 +249,44 @@ def verify(root: Path, sums: dict[str, str]) -> int:
     return bad + len(found - sums.keys())
 
 
-def _openssh(sshd: Sshd, src: Path, dest: Path, timeout: float) -> tuple[Sample, Path]:
+def generate_big(root: Path, sizes: list[int], seed: int) -> dict[str, str]:
+    """Files of the given byte sizes (random, incompressible bytes), reused when the manifest matches."""
+    manifest = root.with_name(root.name + ".json")
+    if manifest.exists():
+        data = json.loads(manifest.read_text())
+        if data.get("sizes") == sizes and data.get("seed") == seed:
+            return dict(data["sha256"])
+    shutil.rmtree(root, ignore_errors=True)
+    manifest.unlink(missing_ok=True)
+    root.mkdir(parents=True)
+    rng = random.Random(seed)
+    sums = {}
+    for i, size in enumerate(sizes):
+        rel = f"file-{i:03d}-{size // 1_000_000}MB.bin"
+        digest = hashlib.sha256()
+        with (root / rel).open("wb") as f:
+            left = size
+            while left:
+                chunk = rng.randbytes(min(left, 1 << 22))
+                digest.update(chunk)
+                f.write(chunk)
+                left -= len(chunk)
+        sums[rel] = digest.hexdigest()
+    manifest.write_text(json.dumps({"sizes": sizes, "seed": seed, "sha256": sums}))
+    return sums
+
+
+def _openssh(
+    sshd: Sshd, src: Path, dest: Path, timeout: float, direction: str = "get"
+) -> tuple[Sample, Path]:
+    """OpenSSH's sftp, `get -r` of `src` into `dest` or `put -r` of the local `src` into `dest` on the
+    server (the same machine); the tree lands in dest/src.name either way."""
     dest.mkdir(parents=True)
     batch = dest.with_suffix(".batch")
-    batch.write_text(f"lcd {dest}\nget -r {src}\n")
+    if direction == "put":
+        batch.write_text(f"lcd {src.parent}\ncd {dest}\nput -r {src.name}\n")
+    else:
+        batch.write_text(f"lcd {dest}\nget -r {src}\n")
     known_hosts = sshd.user_home() / ".ssh" / "known_hosts"
     argv = ["sftp", "-q", "-b", str(batch), "-P", str(sshd.port), "-i", str(sshd.client_key)]
     argv += ["-o", f"UserKnownHostsFile={known_hosts}", "-o", "BatchMode=yes", f"{sshd.user}@127.0.0.1"]
@@ -260,8 +362,12 @@ class _Bench:
         sums = self.files_of(c)
         dest = self.out / c.name
         shutil.rmtree(dest, ignore_errors=True)
-        if c.env == "openssh":  # `get -r` of the whole tree: never a subset
-            sample, root = _openssh(self.sshd, self.data, dest, self.timeout)
+        if c.env == "openssh":  # `get -r` / `put -r` of the whole tree: never a subset
+            sample, root = _openssh(self.sshd, self.data, dest, self.timeout, c.direction)
+        elif c.direction == "put":
+            dest.mkdir(parents=True)
+            root = dest / self.data.name
+            sample = self._contender(c, sums, self.data, root)
         else:
             listing = self.out / f"files-{len(sums)}.txt"
             if not listing.exists():
@@ -283,6 +389,73 @@ class _Bench:
             raise ForkError(f"{c.name} left {left} SSH connection(s) open on the server")
         return sample
 
+    def _contender(
+        self, c: Contender, sums: dict[str, str], src: Path, dest: Path, extra: tuple[str, ...] = ()
+    ) -> Sample:
+        """Run bench/sftp/contender.py for `c` from `src` to `dest`."""
+        listing = self.out / f"files-{len(sums)}.txt"
+        if not listing.exists():
+            listing.write_text("\n".join(sorted(sums)) + "\n")
+        home = self.out / "airflow-home"
+        home.mkdir(exist_ok=True)
+        env = env_vars(self.pythons[c.env])
+        env.update(
+            AIRFLOW_CONN_SFTP_BENCH=self.sshd.airflow_connection(),
+            AIRFLOW_HOME=str(home),
+            AIRFLOW__CORE__LOAD_EXAMPLES="False",
+        )
+        argv = [*c.argv, *extra, "--src", str(src), "--dest", str(dest), "--list", str(listing)]
+        script = self.ws.root / "bench" / "sftp" / "contender.py"
+        return _python(self.pythons[c.env], env, script, argv, self.timeout)
+
+    def profile(self, c: Contender, out: Path) -> tuple[Sample, dict[str, float]]:
+        """One download by `c` under cProfile: its sample and the profile's own time by category."""
+        dest = self.out / f"{c.name}-profiled"
+        shutil.rmtree(dest, ignore_errors=True)
+        sample = self._contender(c, self.sums, self.data, dest, ("--profile", str(out)))
+        shutil.rmtree(dest, ignore_errors=True)
+        self.sshd.wait_connections(0, timeout=10)
+        return sample, profile_breakdown(out)
+
+
+#: Where client CPU goes, by the file of the function that spent it (first match wins).
+PROFILE_CATEGORIES = (
+    ("asyncssh: crypto (cipher, MAC)", ("asyncssh/crypto", "cryptography/", "_cffi")),
+    ("asyncssh: packet handling (connection, channel, SFTP)", ("asyncssh/",)),
+    ("logging (logging, structlog)", ("logging/", "structlog/")),
+    ("fork bookkeeping (pools/, transfer, hooks)", ("airflow/providers/sftp/", "airflow/providers/ssh/")),
+    ("event loop (asyncio, selectors, uvloop)", ("asyncio/", "selectors.py", "uvloop/")),
+    (
+        "file and socket system calls",
+        ("built-in method posix.", "method 'send", "method 'recv", "method 'write' of '_io"),
+    ),
+)
+
+
+def profile_breakdown(stats_file: Path) -> dict[str, float]:
+    """Seconds of own time (cProfile tottime) per PROFILE_CATEGORIES entry, plus "other"."""
+    import pstats
+
+    totals: dict[str, float] = {name: 0.0 for name, _ in PROFILE_CATEGORIES}
+    totals["other"] = 0.0
+    stats = pstats.Stats(str(stats_file)).stats  # type: ignore[attr-defined]
+    for (filename, _line, func), (_cc, _nc, tottime, _ct, _callers) in stats.items():
+        where = f"{filename}:{func}" if filename != "~" else func
+        name = next((n for n, keys in PROFILE_CATEGORIES if any(k in where for k in keys)), "other")
+        totals[name] += tottime
+    return totals
+
+
+def print_profile(sample: Sample, files: int, breakdown: dict[str, float], name: str = PROFILED) -> None:
+    total = sum(breakdown.values()) or 1.0
+    print(
+        f"\nWhere the client CPU goes: {name} under cProfile, {files} files, "
+        f"{1000 * sample.cpu / files:.3f} ms CPU per file profiled (cProfile adds its own overhead per call: "
+        "shares, not absolute times)"
+    )
+    for name, seconds in sorted(breakdown.items(), key=lambda kv: -kv[1]):
+        print(f"  {name:56} {100 * seconds / total:5.1f}%  {1000 * seconds / files:6.3f} ms/file")
+
 
 def measure_contender(
     ws: Workspace, sshd: Sshd, data: Path, sums: dict[str, str], out: Path, python: Path, name: str
@@ -292,8 +465,42 @@ def measure_contender(
     return _Bench(ws, sshd, data.resolve(), sums, out, {contender.env: python}, 900).measure(contender)
 
 
+@contextlib.contextmanager
+def cpu_hog(enabled: bool) -> Iterator[None]:
+    """A busy-looping process pinned to CPU 0 while the block runs (when `enabled`)."""
+    if not enabled:
+        yield
+        return
+    hog = subprocess.Popen([sys.executable, "-c", "while True: pass"])
+    try:
+        with contextlib.suppress(OSError, AttributeError):
+            os.sched_setaffinity(hog.pid, {0})
+        time.sleep(0.5)  # let it take its core
+        yield
+    finally:
+        hog.kill()
+        hog.wait()
+
+
+def _data_sets(ws: Workspace, opts: Options) -> list[tuple[str, Path, dict[str, str]]]:
+    """(name, directory, {relative path: sha256}) of every data set the run transfers."""
+    base = ws.state / "bench-data"
+    if not opts.big:
+        data = base / f"sftp-{opts.files}-seed{opts.seed}"
+        say(f"data set: {opts.files} files, seed {opts.seed} ({data.relative_to(ws.root)})")
+        return [(f"{opts.files:,} small files", data, generate_dataset(data, opts.files, opts.seed))]
+    sets = []
+    for count, mb in ((1, opts.big_mb), (opts.medium_files, opts.medium_mb)):
+        if count < 1 or mb < 1:
+            continue
+        data = base / f"sftp-big-{count}x{mb}MB-seed{opts.seed}"
+        say(f"data set: {count} file(s) of {mb} MB ({data.relative_to(ws.root)})")
+        sets.append((f"{count} x {mb} MB", data, generate_big(data, [mb * 1_000_000] * count, opts.seed)))
+    return sets
+
+
 def run(ws: Workspace, pins: Pins, label: str, opts: Options, interpreter: Interpreter | None = None) -> int:
-    """Run the benchmark, print the table, write the JSON and the chart; fail on any checksum mismatch."""
+    """Run the benchmark, print the tables, write the JSON and the chart; fail on any checksum mismatch."""
     by_name = {c.name: c for c in CONTENDERS}
     unknown = [name for name in opts.contenders if name not in by_name]
     if unknown:
@@ -304,54 +511,87 @@ def run(ws: Workspace, pins: Pins, label: str, opts: Options, interpreter: Inter
     pythons = {"fork": ensure_env(ws, pins, label, interpreter=interpreter)}
     if opts.mapped or any(c.env == "base" for c in contenders):
         pythons["base"] = ensure_env(ws, pins, label, base=True, interpreter=interpreter)
-
-    data = ws.state / "bench-data" / f"sftp-{opts.files}-seed{opts.seed}"
-    say(f"data set: {opts.files} files, seed {opts.seed} ({data.relative_to(ws.root)})")
-    sums = generate_dataset(data, opts.files, opts.seed)
-    size = sum((data / rel).stat().st_size for rel in sums)
+    data_sets = _data_sets(ws, opts)
+    conditions = ("idle", "loaded") if opts.load else ("idle",)
+    load: dict[str, list[float]] = {"before": list(os.getloadavg())}
 
     sshd = Sshd(ws.state / "bench-sshd", free_port(), getpass.getuser())
     sshd.stop()  # a server left behind by an interrupted run
-    samples: dict[str, list[Sample]] = {c.name: [] for c in contenders}
+    rows: list[Row] = []
+    mapped: list[MappedRow] = []
+    profile: dict[str, Any] | None = None
+    size = max(sum((data / rel).stat().st_size for rel in sums) for _, data, sums in data_sets)
     with tempfile.TemporaryDirectory(prefix="fork-bench-sftp-", dir=scratch_root(ws, size)) as tmp:
         say(f"starting sshd on 127.0.0.1:{sshd.port}")
         sshd.start()
         try:
-            bench = _Bench(ws, sshd, data.resolve(), sums, Path(tmp), pythons, opts.timeout, opts.subset)
-            files = {c.name: len(bench.files_of(c)) for c in contenders}
-            for rnd in range(opts.rounds):
-                for c in contenders if rnd % 2 == 0 else contenders[::-1]:  # alternate: no order bias
-                    sample = bench.measure(c)
-                    samples[c.name].append(sample)
-                    say(
-                        f"round {rnd + 1}/{opts.rounds} {c.name:19} {files[c.name] / sample.seconds:7.0f} "
-                        f"files/s {sample.seconds:7.2f} s  cpu {sample.cpu:6.2f} s  bad {sample.bad}"
-                        + (f"  (first {files[c.name]} files)" if files[c.name] < len(sums) else "")
-                    )
-            mapped = (
-                _mapped(ws, sshd, data.resolve(), sums, pythons, Path(tmp), min(opts.mapped, len(sums)))
-                if opts.mapped
-                else []
-            )
+            for set_name, data, sums in data_sets:
+                bench = _Bench(ws, sshd, data.resolve(), sums, Path(tmp), pythons, opts.timeout, opts.subset)
+                files = {c.name: len(bench.files_of(c)) for c in contenders}
+                nbytes = {
+                    c.name: sum((data / rel).stat().st_size for rel in bench.files_of(c)) for c in contenders
+                }
+                for condition in conditions:
+                    samples: dict[str, list[Sample]] = {c.name: [] for c in contenders}
+                    with cpu_hog(condition == "loaded"):
+                        load[f"{set_name}, {condition}"] = list(os.getloadavg())
+                        for rnd in range(opts.rounds):
+                            for c in contenders if rnd % 2 == 0 else contenders[::-1]:  # no order bias
+                                sample = bench.measure(c)
+                                samples[c.name].append(sample)
+                                say(
+                                    f"{set_name}, {condition}, round {rnd + 1}/{opts.rounds} {c.name:19} "
+                                    f"{files[c.name] / sample.seconds:7.0f} files/s "
+                                    f"{nbytes[c.name] / 1e6 / sample.seconds:7.1f} MB/s "
+                                    f"{sample.seconds:7.2f} s  cpu {sample.cpu:6.2f} s  bad {sample.bad}"
+                                )
+                    rows += _rows(contenders, samples, files, nbytes, condition, set_name)
+                if opts.profile and not opts.big and opts.profiled in by_name:
+                    stats_file = (opts.chart or ws.state / "bench" / "sftp.png").with_suffix(".pstats")
+                    stats_file.parent.mkdir(parents=True, exist_ok=True)
+                    sample, breakdown = bench.profile(by_name[opts.profiled], stats_file)
+                    profile = {"contender": opts.profiled, "files": len(sums), "cpu": sample.cpu, **breakdown}
+            if opts.mapped and not opts.big:
+                _, data, sums = data_sets[0]
+                mapped = _mapped(
+                    ws, sshd, data.resolve(), sums, pythons, Path(tmp), min(opts.mapped, len(sums))
+                )
         finally:
             sshd.kill_connections()
             sshd.stop()
+    load["after"] = list(os.getloadavg())
 
-    rows = _rows(contenders, samples, files)
-    _print_table(rows, len(sums), size, opts.rounds)
+    for set_name, _, sums in data_sets:
+        for condition in conditions:
+            group = [r for r in rows if r.data_set == set_name and r.condition == condition]
+            _print_table(group, len(sums), sum(r.bytes for r in group[:1]), opts.rounds, condition, set_name)
     _print_mapped(mapped, rows)
-    chart = opts.chart or ws.state / "bench" / "sftp.png"
+    if profile is not None:
+        print_profile(
+            Sample(0.0, profile["cpu"]),
+            profile["files"],
+            {k: v for k, v in profile.items() if k not in ("contender", "files", "cpu")},
+            profile["contender"],
+        )
+    chart = opts.chart or ws.state / "bench" / ("sftp-big.png" if opts.big else "sftp.png")
     chart.parent.mkdir(parents=True, exist_ok=True)
     results = chart.with_suffix(".json")
     results.write_text(
         json.dumps(
             {
-                "files": len(sums),
+                "benchmark": "sftp",
+                "when": datetime.now(UTC).isoformat(timespec="seconds"),
+                "cpus": os.cpu_count(),
+                "load_average": load,
+                "metric": "mb_s" if opts.big else "files_s",
+                "files": len(data_sets[0][2]),
                 "bytes": size,
                 "seed": opts.seed,
                 "rounds": opts.rounds,
+                "conditions": list(conditions),
                 "rows": [asdict(r) for r in rows],
                 "mapped_operator": [asdict(r) for r in mapped],
+                "profile": profile,
             },
             indent=1,
         )
@@ -369,7 +609,7 @@ def run(ws: Workspace, pins: Pins, label: str, opts: Options, interpreter: Inter
     bad = sum(r.bad for r in rows) + sum(r.bad for r in mapped)
     if bad:
         raise ForkError(
-            f"{bad} downloaded file(s) were missing, corrupt or unexpected", "see the table above"
+            f"{bad} transferred file(s) were missing, corrupt or unexpected", "see the table above"
         )
     return 0
 
@@ -428,27 +668,41 @@ def _print_mapped(rows: list[MappedRow], table: list[Row]) -> None:
         )
 
 
-def _rows(contenders: list[Contender], samples: dict[str, list[Sample]], files: dict[str, int]) -> list[Row]:
-    """One row per contender; rates are per contender's own file count, so subsets compare too."""
+def _rows(
+    contenders: list[Contender],
+    samples: dict[str, list[Sample]],
+    files: dict[str, int],
+    nbytes: dict[str, int] | None = None,
+    condition: str = "idle",
+    data_set: str = "",
+) -> list[Row]:
+    """One row per contender; rates are per contender's own file count, so subsets compare too. Ratios
+    compare contenders of the same direction (OpenSSH get or put) within one condition."""
     best = {c.name: min(samples[c.name], key=lambda s: s.seconds) for c in contenders}
     rate_of = {name: files[name] / sample.seconds for name, sample in best.items()}
-    reference = rate_of.get("openssh")
+    reference = {"get": rate_of.get("openssh"), "put": rate_of.get("openssh-put")}
     upstream = rate_of.get("base-pool")
+    nbytes = nbytes or {}
     rows = []
     for c in contenders:
         n = files[c.name]
         rate = rate_of[c.name]
+        ref = reference[c.direction]
         rows.append(
             Row(
                 name=c.name,
                 label=c.label,
                 env=c.env,
+                condition=condition,
+                data_set=data_set,
+                bytes=nbytes.get(c.name, 0),
+                mb_s=nbytes.get(c.name, 0) / 1e6 / best[c.name].seconds,
                 files=n,
                 files_s=rate,
                 median_files_s=statistics.median(n / s.seconds for s in samples[c.name]),
                 cpu_ms_per_file=1000 * best[c.name].cpu / n,
-                vs_openssh=rate / reference if reference else None,
-                vs_upstream_pool=rate / upstream if upstream else None,
+                vs_openssh=rate / ref if ref else None,
+                vs_upstream_pool=rate / upstream if upstream and c.direction == "get" else None,
                 bad=sum(s.bad for s in samples[c.name]),
                 samples=samples[c.name],
             )
@@ -463,19 +717,26 @@ def ratio(value: float | None) -> str:
     return f"{value:.2f}x" if value >= 0.1 else f"1/{1 / value:.0f}"
 
 
-def _print_table(rows: list[Row], files: int, size: int, rounds: int) -> None:
+def _print_table(
+    rows: list[Row], files: int, size: int, rounds: int, condition: str = "idle", data_set: str = ""
+) -> None:
+    how = "idle" if condition == "idle" else "loaded: a CPU hog on one core"
     print(
-        f"\nSFTP download of {files} files ({size / 1e6:.0f} MB) from 127.0.0.1, best of {rounds} round(s); "
-        f"load average {os.getloadavg()[0]:.2f}"
+        f"\nSFTP transfers of {data_set or f'{files} files'} ({size / 1e6:.0f} MB) over 127.0.0.1, best of "
+        f"{rounds} round(s); {how}; load average now {os.getloadavg()[0]:.2f} on {os.cpu_count()} CPUs"
     )
-    head = f"{'contender':40} {'files':>6} {'files/s':>8} {'median':>8} {'vs OpenSSH':>10} {'vs up.pool':>10}"
+    head = (
+        f"{'contender':46} {'files':>6} {'files/s':>8} {'median':>8} {'MB/s':>7} {'vs OpenSSH':>10} "
+        f"{'vs up.pool':>10}"
+    )
     print(f"{head} {'cpu ms/file':>11} {'bad':>4}")
     for r in rows:
         mark = "*" if r.files < files else ""
         print(
-            f"{r.label + mark:40} {r.files:6d} {r.files_s:8.0f} {r.median_files_s:8.0f} "
+            f"{r.label + mark:46} {r.files:6d} {r.files_s:8.0f} {r.median_files_s:8.0f} {r.mb_s:7.1f} "
             f"{ratio(r.vs_openssh):>10} {ratio(r.vs_upstream_pool):>10} {r.cpu_ms_per_file:11.3f} {r.bad:4d}"
         )
+    print("vs OpenSSH: against OpenSSH's sftp in the same direction (get -r or put -r), same condition")
     if subsets := [r for r in rows if r.files < files]:
         print(
             f"* on the first {subsets[0].files} files (sorted) only: one SSH connection per file is too slow "

@@ -150,7 +150,14 @@ def cmd_bench(ws: Workspace, pins: pins_mod.Pins, args: argparse.Namespace) -> i
     if args.name == "sftp":
         from forktool import bench_sftp
 
-        contenders = tuple(args.contenders.split(",")) if args.contenders else bench_sftp.DEFAULT_CONTENDERS
+        if args.contenders:
+            contenders = tuple(args.contenders.split(","))
+        elif args.big:
+            contenders = bench_sftp.BIG_CONTENDERS
+        elif args.put:
+            contenders = bench_sftp.PUT_CONTENDERS
+        else:
+            contenders = bench_sftp.DEFAULT_CONTENDERS
         opts = bench_sftp.Options(
             files=args.files,
             rounds=args.rounds,
@@ -159,6 +166,13 @@ def cmd_bench(ws: Workspace, pins: pins_mod.Pins, args: argparse.Namespace) -> i
             contenders=contenders,
             mapped=args.mapped,
             subset=args.subset,
+            big=args.big,
+            big_mb=args.big_mb,
+            medium_files=args.medium_files,
+            medium_mb=args.medium_mb,
+            load=args.load,
+            profile=bool(args.profile),
+            profiled=args.profile or bench_sftp.PROFILED,
         )
         return bench_sftp.run(ws, pins, _label(args, pins), opts, _python(args))
     if args.name == "accessors":
@@ -323,6 +337,28 @@ def parser() -> argparse.ArgumentParser:
         help="iterate: runs with progress publishing on and off (0: none)",
     )
     sp.add_argument("--files", type=int, default=17000, help="sftp: files in the seeded data set")
+    sp.add_argument(
+        "--put",
+        action="store_true",
+        help="sftp: uploads of the tree (put_directory, SFTPBulkOperator, put -r)",
+    )
+    sp.add_argument(
+        "--big",
+        action="store_true",
+        help="sftp: big files, get and put (--big-mb, --medium-files x --medium-mb)",
+    )
+    sp.add_argument("--big-mb", type=int, default=1024, help="sftp --big: size of the single big file (MB)")
+    sp.add_argument("--medium-files", type=int, default=10, help="sftp --big: number of medium files")
+    sp.add_argument("--medium-mb", type=int, default=100, help="sftp --big: size of each medium file (MB)")
+    sp.add_argument(
+        "--load", action="store_true", help="sftp: run idle, then again with a CPU hog on one core"
+    )
+    sp.add_argument(
+        "--profile",
+        nargs="?",
+        const="fork-pool-1",
+        help="sftp: profile one contender (default fork-pool-1) once more; print where its client CPU goes",
+    )
     sp.add_argument("--rounds", type=int, default=2, help="sftp: rounds, order alternating (best is shown)")
     sp.add_argument("--seed", type=int, default=98, help="sftp: seed of the data set")
     sp.add_argument("--chart", help="sftp: PNG to write (default .fork/bench/sftp.png; JSON beside it)")
