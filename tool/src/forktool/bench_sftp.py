@@ -369,20 +369,7 @@ class _Bench:
             root = dest / self.data.name
             sample = self._contender(c, sums, self.data, root)
         else:
-            listing = self.out / f"files-{len(sums)}.txt"
-            if not listing.exists():
-                listing.write_text("\n".join(sorted(sums)) + "\n")
-            home = self.out / "airflow-home"
-            home.mkdir(exist_ok=True)
-            env = env_vars(self.pythons[c.env])
-            env.update(
-                AIRFLOW_CONN_SFTP_BENCH=self.sshd.airflow_connection(),
-                AIRFLOW_HOME=str(home),
-                AIRFLOW__CORE__LOAD_EXAMPLES="False",
-            )
-            argv = [*c.argv, "--src", str(self.data), "--dest", str(dest), "--list", str(listing)]
-            script = self.ws.root / "bench" / "sftp" / "contender.py"
-            sample, root = _python(self.pythons[c.env], env, script, argv, self.timeout), dest
+            sample, root = self._contender(c, sums, self.data, dest), dest
         sample.bad = verify(root, sums)
         shutil.rmtree(dest, ignore_errors=True)
         if left := self.sshd.wait_connections(0, timeout=10):
