@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 
 from conftest import REPO
-from forktool.upstream_suites import Outcomes, report
+from forktool.upstream_suites import Outcomes, SuiteResult, report
 
 
 def run_with_outcomes_plugin(tests: Path, *options: str) -> list[dict[str, str]]:
@@ -86,7 +86,9 @@ def test_pass_rate_leaves_gated_tests_out_and_report_names_other_skips(capsys):
     assert (base.collected, base.applicable) == (5, 4)
     assert base.pass_rate == 25.0
     assert base.skip_reasons("skipped") == [(2, "needs mysql")]
-    report({"standard": {"base": base, "patched": Outcomes(dict(base.by_test))}}, known={"t::e": "env"})
+    report(
+        {"standard": SuiteResult(Outcomes(dict(base.by_test)), base, full_base=True)}, known={"t::e": "env"}
+    )
     out = capsys.readouterr().out
     assert "note: standard: 2 test(s) skipped on the base: needs mysql" in out
     assert "Test only for Airflow 2" not in out, "a gate is not reported as a skip"
@@ -99,7 +101,9 @@ def test_report_flags_base_passes_and_new_tests_that_fail_patched(capsys):
     patched = Outcomes(
         {"t::a": "passed", "t::b": "failed", "t::c": "error", "t::new": "passed", "t::new_bad": "failed"}
     )
-    assert report({"task-sdk": {"base": base, "patched": patched}}, known={"t::b": "environment"}) == 1
+    assert (
+        report({"task-sdk": SuiteResult(patched, base, full_base=True)}, known={"t::b": "environment"}) == 1
+    )
     out = capsys.readouterr().out
     assert "2 test(s) fail on the patched build that pass on the base or are new" in out
     assert "REGRESSION task-sdk: t::c (error)" in out
@@ -110,7 +114,30 @@ def test_report_flags_base_passes_and_new_tests_that_fail_patched(capsys):
 def test_report_names_unlisted_base_failures_and_fixes(capsys):
     base = Outcomes({"t::a": "failed", "t::b": "failed"})
     patched = Outcomes({"t::a": "passed", "t::b": "failed"})
-    assert report({"sftp": {"base": base, "patched": patched}}, known={"t::a": "upstream bug"}) == 0
+    assert report({"sftp": SuiteResult(patched, base, full_base=True)}, known={"t::a": "upstream bug"}) == 0
     out = capsys.readouterr().out
     assert "note: sftp: t::b fails on the base but is not in devel-common/known-failures.txt" in out
     assert "fixed by the series: sftp: t::a" in out
+
+
+def test_without_a_full_base_run_known_failures_stand_for_the_base_files_not_run(capsys):
+    # The base ran only f.py, the file of the patched failures that are not known base failures.
+    base = Outcomes({"f.py::ran_passes": "passed", "f.py::ran_fails": "failed", "f.py::known": "passed"})
+    patched = Outcomes(
+        {
+            "f.py::ran_passes": "failed",  # passes on the base: broken by the series
+            "f.py::ran_fails": "failed",  # fails on the base too, but is not listed
+            "f.py::known": "failed",  # listed, yet passed when its file ran on the base
+            "f.py::new": "failed",  # not on the base: a new test must pass
+            "g.py::known_elsewhere": "failed",  # listed, its file not run on the base
+            "h.py::new_file": "failed",  # a new file: not on the base
+        }
+    )
+    known = {"f.py::known": "env", "g.py::known_elsewhere": "env"}
+    assert report({"standard": SuiteResult(patched, base, full_base=False)}, known) == 1
+    out = capsys.readouterr().out
+    regressions = {line.split()[2] for line in out.splitlines() if "REGRESSION" in line}
+    assert regressions == {"f.py::ran_passes", "f.py::known", "f.py::new", "h.py::new_file"}
+    assert "note: standard: f.py::ran_fails fails on the base but is not in" in out
+    assert "the base ran 1 test file(s) the comparison needed" in out
+    assert not any(line.startswith("standard   base") for line in out.splitlines()), "no partial base row"

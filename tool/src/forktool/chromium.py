@@ -10,6 +10,8 @@ from __future__ import annotations
 import base64
 import contextlib
 import json
+import os
+import signal
 import subprocess
 import tempfile
 import time
@@ -79,6 +81,42 @@ def screenshot(
         raise ForkError(f"chromium did not write {out} (exit {proc.returncode})", proc.stderr.strip()[-2000:])
 
 
+def stop_process_group(proc: subprocess.Popen[bytes], timeout: float = 10) -> None:
+    """Stop a process started with ``start_new_session=True`` and every process of its group.
+
+    Chromium's helpers (renderer, GPU, network, crashpad) outlive its main process for a moment after
+    SIGTERM and go on writing into the profile directory; removing the profile before they are gone fails
+    with "Directory not empty". SIGTERM to the group, then SIGKILL to what is left of it, then wait until
+    the group is empty (bounded by `timeout` seconds).
+    """
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(proc.pid, signal.SIGTERM)
+    with contextlib.suppress(subprocess.TimeoutExpired):
+        proc.wait(timeout=timeout)
+    deadline = time.monotonic() + timeout
+    while group_members(proc.pid) and time.monotonic() < deadline:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)
+        time.sleep(0.05)
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+
+
+def group_members(pgid: int) -> list[int]:
+    """The live (not zombie) processes of process group `pgid`, from /proc."""
+    members = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            # pid (comm) state ppid pgrp ...: comm may hold spaces and parentheses, so split after it.
+            fields = stat.read_text().rpartition(")")[2].split()
+        except OSError:  # the process ended while we looked
+            continue
+        if fields[0] != "Z" and int(fields[2]) == pgid:
+            members.append(int(stat.parent.name))
+    return members
+
+
 class Browser:
     """A headless Chromium driven over the DevTools protocol (CDP), for tests that read a live page.
 
@@ -144,12 +182,7 @@ class Browser:
         self._closing.close()
         self._ws = None
         if self._proc is not None:
-            self._proc.terminate()
-            try:
-                self._proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self._proc.kill()
-                self._proc.wait()
+            stop_process_group(self._proc)
             self._proc = None
         if self._profile is not None:
             self._profile.cleanup()

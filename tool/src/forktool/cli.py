@@ -201,7 +201,9 @@ def cmd_bench(ws: Workspace, pins: pins_mod.Pins, args: argparse.Namespace) -> i
 def cmd_upstream_tests(ws: Workspace, pins: pins_mod.Pins, args: argparse.Namespace) -> int:
     from forktool.upstream_suites import run_upstream_suites
 
-    return run_upstream_suites(ws, pins, _label(args, pins), args.suite or None, _python(args))
+    return run_upstream_suites(
+        ws, pins, _label(args, pins), args.suite or None, _python(args), full_base=args.full_base
+    )
 
 
 def cmd_upstream_branch(ws: Workspace, pins: pins_mod.Pins, args: argparse.Namespace) -> int:
@@ -309,6 +311,12 @@ def parser() -> argparse.ArgumentParser:
     )
     sp.add_argument(
         "suite", nargs="*", help="task-sdk, standard, sftp, ssh (default: those the series touches)"
+    )
+    sp.add_argument(
+        "--full-base",
+        action="store_true",
+        help="run each whole suite on the base too (default: only the test files the comparison needs,"
+        " with devel-common/known-failures.txt for the rest); also checks that list",
     )
     label_opt(sp)
     python_opt(sp)
