@@ -198,6 +198,14 @@ def cmd_bench(ws: Workspace, pins: pins_mod.Pins, args: argparse.Namespace) -> i
     return bench.task_overhead(ws, pins, _label(args, pins), args.runs, _python(args))
 
 
+def cmd_check_series(ws: Workspace, pins: pins_mod.Pins, args: argparse.Namespace) -> int:
+    from forktool.series_check import check_series
+
+    return check_series(
+        ws, pins, _label(args, pins), _python(args), args.patch or None, run_tests=not args.no_tests
+    )
+
+
 def cmd_upstream_tests(ws: Workspace, pins: pins_mod.Pins, args: argparse.Namespace) -> int:
     from forktool.upstream_suites import run_upstream_suites
 
@@ -317,6 +325,17 @@ def parser() -> argparse.ArgumentParser:
         action="store_true",
         help="run each whole suite on the base too (default: only the test files the comparison needs,"
         " with devel-common/known-failures.txt for the rest); also checks that list",
+    )
+    label_opt(sp)
+    python_opt(sp)
+    sp = add(
+        "check-series",
+        cmd_check_series,
+        "apply the series patch by patch; each must import its modules and pass its own tests",
+    )
+    sp.add_argument("patch", nargs="*", help="check only the patches whose file names start with these")
+    sp.add_argument(
+        "--no-tests", action="store_true", help="only the imports (what CI runs: about two minutes)"
     )
     label_opt(sp)
     python_opt(sp)

@@ -1,6 +1,6 @@
-"""./fork test: the series' export check, the tool's tests, upstream's suites (base vs patched,
-including the tests the series adds or changes), and the fork's integration tests, on each Python
-version of the test matrix."""
+"""./fork test: the series' export check, the tool's tests, the imports of each patch on its
+predecessors, upstream's suites (base vs patched, including the tests the series adds or changes), and
+the fork's integration tests, on each Python version of the test matrix."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ from forktool.errors import ForkError
 from forktool.interpreters import SUPPORTED, TEST_MATRIX, UPSTREAM_SUITES_MATRIX, Interpreter, find, resolve
 from forktool.pins import Pins
 from forktool.progress import say
+from forktool.series_check import check_series
 from forktool.tree import stale_exports
 from forktool.upstream_suites import run_upstream_suites
 from forktool.workspace import Workspace
@@ -108,6 +109,10 @@ def run_tests(
         say(f"re-exporting the series changes: {', '.join(stale)} (run ./fork apply, ./fork export)")
     outcome.append(("export check", 1 if stale else 0, time.monotonic() - start))
     stage("tool tests", integration[0], "tool/tests")
+    # The imports of each patch on its predecessors; each patch's own tests: `./fork check-series`.
+    start = time.monotonic()
+    code = check_series(ws, pins, label, integration[0], run_tests=False)
+    outcome.append(("series check, imports per patch", code, time.monotonic() - start))
     for version in unit_test_versions(pythons, integration, upstream):
         interpreter = next((i for i in integration if i.minor == version), None) or find(version)
         if interpreter is None:
@@ -124,12 +129,12 @@ def run_tests(
         outcome.append((f"upstream suites (Python {interpreter.minor})", code, time.monotonic() - start))
     for n, interpreter in enumerate(integration):
         if n == 0 or pythons:
-            stage("fork integration tests", interpreter, "tests")
+            stage("fork integration tests", interpreter, "tests", "--durations=15")
         else:
             only_first = ", ".join(FIRST_VERSION_ONLY)
             say(f"{only_first}: on Python {integration[0].minor} only (see FIRST_VERSION_ONLY)")
             ignored = [f"--ignore={path}" for path in FIRST_VERSION_ONLY]
-            stage("fork integration tests", interpreter, "tests", *ignored)
+            stage("fork integration tests", interpreter, "tests", "--durations=15", *ignored)
 
     say(
         "summary: "

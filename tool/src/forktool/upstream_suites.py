@@ -150,8 +150,12 @@ def run_suite(
     python: Path,
     sshd: Sshd | None,
     only: list[str] | None = None,
+    sources: list[Path] | None = None,
 ) -> Outcomes:
-    """Run the suite (or `only` these test ids, one process, for a rerun) and read every test's outcome."""
+    """Run the suite (or `only` these test ids, one process, for a rerun) and read every test's outcome.
+
+    `sources`: folders put first on PYTHONPATH, so that their modules are imported instead of the
+    environment's (./fork check-series runs each patch's sources over the environment of the series)."""
     out_dir = ws.state / "upstream-tests" / variant
     out_dir.mkdir(parents=True, exist_ok=True)
     name = f"{suite.name}-rerun" if only else suite.name
@@ -166,7 +170,9 @@ def run_suite(
         AIRFLOW_SOURCES=str(tree),
         DEFAULT_BRANCH="fork",  # upstream's main-branch-only tests need monorepo files the sdists lack
         FORK_OUTCOMES=str(outcomes_file),
-        PYTHONPATH=os.pathsep.join(filter(None, [str(ws.root / "tool" / "src"), env.get("PYTHONPATH")])),
+        PYTHONPATH=os.pathsep.join(
+            filter(None, [str(ws.root / "tool" / "src"), *map(str, sources or []), env.get("PYTHONPATH")])
+        ),
     )
     if sshd:
         env["HOME"] = str(sshd.user_home())
