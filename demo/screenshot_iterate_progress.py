@@ -5,7 +5,7 @@ Usage (in the patched environment)::
     ./fork run python demo/screenshot_iterate_progress.py OUT.png
 
 Starts a private Airflow (SQLite, api-server on 127.0.0.1, LocalExecutor; see
-`forktool.airflow_stack`) on the DAG in `demo/progress_dags`, runs it, and loads the task instance's
+`forktool.stack.airflow_stack`) on the DAG in `demo/progress_dags`, runs it, and loads the task instance's
 page (whose default tab is the log view) in Chromium, installed with apt when missing. The stack runs
 with ``[core] simple_auth_manager_all_admins``, so the browser logs in through the auth manager's
 ``/auth/token/login`` without a password, and ``[api] default_wrap``, so long log lines wrap.
@@ -19,8 +19,8 @@ import tempfile
 import urllib.parse
 from pathlib import Path
 
-from forktool.airflow_stack import AirflowStack
-from forktool.chromium import screenshot
+from forktool.stack.airflow_stack import AirflowStack
+from forktool.stack.chromium import screenshot
 
 REPO = Path(__file__).resolve().parents[1]
 DAG_ID = "iterate_progress"

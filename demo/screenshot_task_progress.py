@@ -4,9 +4,9 @@ Usage (in the patched environment)::
 
     ./fork run python demo/screenshot_task_progress.py OUT_DIR
 
-Starts a private Airflow (SQLite, api-server on 127.0.0.1, LocalExecutor; see `forktool.airflow_stack`)
+Starts a private Airflow (SQLite, api-server on 127.0.0.1, LocalExecutor; see `forktool.stack.airflow_stack`)
 on the DAG in `demo/progress_view_dags`, runs it, opens the task instance page's Progress tab in headless
-Chromium (`forktool.chromium.Browser`, Debian's chromium, installed with apt when missing) and writes
+Chromium (`forktool.stack.chromium.Browser`, Debian's chromium, installed with apt when missing) and writes
 four PNGs into OUT_DIR: ``task-progress-running-light.png`` and ``-dark.png`` while the task runs (with a
 dump of its threads and asyncio tasks), ``task-progress-finished-light.png`` and ``-dark.png`` after.
 The stack runs with ``[core] simple_auth_manager_all_admins``, so the browser logs in through the auth
@@ -25,8 +25,8 @@ import urllib.error
 import urllib.parse
 from pathlib import Path
 
-from forktool.airflow_stack import AirflowStack
-from forktool.chromium import Browser
+from forktool.stack.airflow_stack import AirflowStack
+from forktool.stack.chromium import Browser
 
 REPO = Path(__file__).resolve().parents[1]
 DAG_ID = "fetch_reports"

@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from forktool.airflow_stack import AirflowStack
+from forktool.stack.airflow_stack import AirflowStack
 
 REPO = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent

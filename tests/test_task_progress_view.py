@@ -3,7 +3,7 @@
 One run of ``task_progress_view`` (tests/dags/task_progress_dags.py) through the real supervisor
 (LocalExecutor, api-server on 127.0.0.1, SimpleAuthManager with generated passwords). While its 2,000-item
 ``.iterate()`` task runs, a poller reads the plugin's progress endpoint, the test asks the task for a dump
-through the API, and a headless Chromium (Debian's, installed by ``forktool.chromium``) logs in, opens the
+through the API, and a headless Chromium (Debian's, installed by ``forktool.stack.chromium``) logs in, opens the
 task instance page, opens the Progress tab and reads the bar, the counters and the failed items from the
 DOM, then presses the dump button. The same is read again after the run ended.
 """
@@ -24,7 +24,7 @@ from urllib.request import Request, urlopen
 
 import pytest
 
-from forktool.chromium import Browser
+from forktool.stack.chromium import Browser
 
 DAG_ID = "task_progress_view"
 TASK_ID = "many_items"

@@ -1,6 +1,6 @@
 """Benchmark DAG: one async task making many awaitable XCom or Variable reads through the supervisor.
 
-Run by ``./fork bench accessors`` (forktool.bench_accessors) with conf {"kind": "xcom" | "variable",
+Run by ``./fork bench accessors`` (forktool.bench.accessors) with conf {"kind": "xcom" | "variable",
 "n": N, "concurrency": C}; the reading task writes {"elapsed", "ok", "how"} to $FORK_BENCH_RESULT.
 """
 

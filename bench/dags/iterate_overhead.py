@@ -1,7 +1,7 @@
 """Benchmark DAGs: no-op items through ``.iterate()`` (async and threads), ``.expand()`` and hand-written
 ``asyncio.gather`` and ``ThreadPoolExecutor.map`` tasks, one DAG per variant.
 
-Run by ``./fork bench iterate`` (forktool.bench_iterate) with conf {"n": N}. The item list comes from an
+Run by ``./fork bench iterate`` (forktool.bench.iterate) with conf {"n": N}. The item list comes from an
 upstream task's XCom, as it would in production. The item concurrency of ``.iterate()`` and of the gather
 task is read at parse time from $FORK_BENCH_CONCURRENCY (default 16, ``.iterate()``'s default). After
 the measured task succeeds, its process appends {"dag_id", "map_index", "maxrss_kb"} (its peak RSS,
@@ -107,7 +107,7 @@ with DAG("iterate_overhead_gather", schedule=None, catchup=False, default_args=A
     noop(items_task())
 
 
-# -- checkpoints: requests per 1,000 items and resume time (forktool.bench_iterate.measure_checkpoints) --
+# -- checkpoints: requests per 1,000 items and resume time (forktool.bench.iterate.measure_checkpoints) --
 
 
 def item_seconds(x: int) -> float:

@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from forktool.airflow_stack import AirflowStack, free_port
-from forktool.sshd import Sshd
+from forktool.stack.airflow_stack import AirflowStack, free_port
+from forktool.stack.sshd import Sshd
 
 REPO = Path(__file__).resolve().parents[2]
 SFTP_CONN_ID = "sftp_ops"  # the connection of tests/dags/sftp_operator_dags.py

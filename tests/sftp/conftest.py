@@ -1,4 +1,4 @@
-"""Fixtures of the SFTP pool's fault tests: private OpenSSH sshd servers on 127.0.0.1 (forktool.sshd)."""
+"""Fixtures of the SFTP pool's fault tests: private OpenSSH sshd servers on 127.0.0.1 (forktool.stack.sshd)."""
 
 from __future__ import annotations
 
@@ -8,9 +8,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from forktool.airflow_stack import free_port
-from forktool.bench_sftp import generate_dataset
-from forktool.sshd import Sshd
+from forktool.stack.airflow_stack import free_port
+from forktool.bench.sftp import generate_dataset
+from forktool.stack.sshd import Sshd
 
 RESERVED_PORTS = {22, 2222, 2223}  # the system's sshd and hand-started scratch servers
 

@@ -5,7 +5,7 @@
 * the local disk full (a small tmpfs): no truncated file under a final name or reported transferred;
 * empty directories recreated by directory downloads and uploads.
 
-Connections are killed on the server (the per-connection sshd processes, forktool.sshd), at a chosen
+Connections are killed on the server (the per-connection sshd processes, forktool.stack.sshd), at a chosen
 point of the listing: the kill is made from inside the client's directory iteration, so it always
 lands while a directory handle is open and more READDIR requests are due.
 """
@@ -32,7 +32,7 @@ import pytest
 from airflow.providers.sftp.operators.sftp import SFTPBulkOperator
 from airflow.providers.sftp.pools import transfer
 from airflow.providers.sftp.pools.sftp import SFTPClientPool
-from forktool.sshd import Sshd
+from forktool.stack.sshd import Sshd
 
 from .conftest import Server, _port, _stop
 

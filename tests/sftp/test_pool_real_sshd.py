@@ -1,7 +1,7 @@
 """Fault tests of the fork's SFTPClientPool and bulk transfers against a real OpenSSH sshd on 127.0.0.1.
 
 Server-side faults (connections killed, sessions dropped for idleness) are caused and connections
-are counted on the server, through forktool.sshd.
+are counted on the server, through forktool.stack.sshd.
 """
 
 from __future__ import annotations

@@ -11,8 +11,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from forktool.bench_sftp import verify
-from forktool.sshd import Sshd
+from forktool.bench.sftp import verify
+from forktool.stack.sshd import Sshd
 
 from .conftest import Server, _port, _stop
 

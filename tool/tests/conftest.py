@@ -8,8 +8,9 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from forktool import pins as pins_mod
-from forktool import tree
+
+from forktool.series import pins as pins_mod
+from forktool.series import tree
 from forktool.workspace import Workspace
 
 REPO = Path(__file__).resolve().parents[2]

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from forktool.git import Git
+from forktool.series.git import Git
 
 SAMPLE_FILE = "task-sdk/src/airflow/sdk/execution_time/timeout.py"
 CRLF_FILE = "providers/standard/docs/operators/hitl.rst"

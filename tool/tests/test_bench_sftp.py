@@ -10,9 +10,10 @@ from dataclasses import asdict
 from pathlib import Path
 
 import pytest
-from forktool import bench_sftp
-from forktool.bench_sftp import CONTENDERS, MappedRow, Sample
-from forktool.sshd import Sshd
+
+from forktool.bench import sftp as bench_sftp
+from forktool.bench.sftp import CONTENDERS, MappedRow, Sample
+from forktool.stack.sshd import Sshd
 from forktool.workspace import Workspace
 
 REPO = Path(__file__).resolve().parents[2]

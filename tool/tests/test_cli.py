@@ -11,8 +11,9 @@ from pathlib import Path
 
 import pytest
 from conftest import REPO
+
 from forktool.errors import ForkError
-from forktool.sshd import Sshd
+from forktool.stack.sshd import Sshd
 
 
 def test_unknown_command(fork_cli, empty_workspace):

@@ -9,8 +9,9 @@ import threading
 from pathlib import Path
 
 import pytest
+
 from forktool.errors import ForkError
-from forktool.fetch import fetch, verify
+from forktool.series.fetch import fetch, verify
 
 
 @pytest.fixture

@@ -8,11 +8,12 @@ import sys
 from pathlib import Path
 
 import pytest
+
 from forktool import interpreters
-from forktool.env import venv_name
 from forktool.errors import ForkError
 from forktool.interpreters import Interpreter
-from forktool.testing import matrix, unit_test_versions
+from forktool.series.env import venv_name
+from forktool.series.testing import matrix, unit_test_versions
 
 CURRENT = f"{sys.version_info.major}.{sys.version_info.minor}"
 

@@ -7,7 +7,7 @@ import socketserver
 import threading
 import time
 
-from forktool.latency_proxy import LatencyProxy
+from forktool.stack.latency_proxy import LatencyProxy
 
 
 class _Echo(socketserver.BaseRequestHandler):

@@ -1,4 +1,4 @@
-"""forktool.redis_server: the loopback Redis of the Celery test stack and demo."""
+"""forktool.stack.redis_server: the loopback Redis of the Celery test stack and demo."""
 
 from __future__ import annotations
 
@@ -6,9 +6,10 @@ import socket
 from pathlib import Path
 
 import pytest
-from forktool.airflow_stack import free_port
+
 from forktool.errors import ForkError
-from forktool.redis_server import RedisServer
+from forktool.stack.airflow_stack import free_port
+from forktool.stack.redis_server import RedisServer
 
 
 def test_starts_answers_on_loopback_and_stops(tmp_path: Path):

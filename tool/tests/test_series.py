@@ -6,11 +6,12 @@ import re
 import shutil
 
 import pytest
-from forktool import pins as pins_mod
-from forktool import tree
-from forktool.errors import ForkError
-from forktool.git import Git
 from helpers import CRLF_FILE, SAMPLE_FILE, commit_sample_change
+
+from forktool.errors import ForkError
+from forktool.series import pins as pins_mod
+from forktool.series import tree
+from forktool.series.git import Git
 
 
 def test_base_commit_is_deterministic(workspace, base_tree):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from forktool.series_check import TEST_FILE, import_errors, module_name, suite_of
+from forktool.series.series_check import TEST_FILE, import_errors, module_name, suite_of
 from forktool.workspace import Workspace
 
 ROOTS = ["task-sdk/src", "providers/sftp/src"]

@@ -7,9 +7,10 @@ import hashlib
 import json
 
 import pytest
-from forktool import pins as pins_mod
+
 from forktool.errors import ForkError
-from forktool.ui import build_ui, check_integrity
+from forktool.series import pins as pins_mod
+from forktool.series.ui import build_ui, check_integrity
 
 
 def test_a_ui_asking_for_another_pnpm_is_refused(workspace):

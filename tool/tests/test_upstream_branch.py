@@ -6,11 +6,12 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from forktool import tree
-from forktool.errors import ForkError
-from forktool.git import Git
-from forktool.upstream import apply_to_clone
 from helpers import SAMPLE_FILE, commit_sample_change
+
+from forktool.errors import ForkError
+from forktool.series import tree
+from forktool.series.git import Git
+from forktool.series.upstream_branch import apply_to_clone
 
 
 def make_clone(source: Path, dest: Path) -> Git:

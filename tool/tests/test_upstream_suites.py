@@ -9,14 +9,15 @@ import sys
 from pathlib import Path
 
 from conftest import REPO
-from forktool.upstream_suites import Outcomes, SuiteResult, report
+
+from forktool.series.upstream_suites import Outcomes, SuiteResult, report
 
 
 def run_with_outcomes_plugin(tests: Path, *options: str) -> list[dict[str, str]]:
-    """Run pytest on the test files in `tests` with forktool.pytest_outcomes; the records it wrote."""
+    """Run pytest on the test files in `tests` with forktool.series.pytest_outcomes; the records it wrote."""
     outcomes = tests / "outcomes.jsonl"
     env = dict(os.environ, FORK_OUTCOMES=str(outcomes), PYTHONPATH=str(REPO / "tool" / "src"))
-    plugin = ["-p", "no:cacheprovider", "-p", "forktool.pytest_outcomes"]
+    plugin = ["-p", "no:cacheprovider", "-p", "forktool.series.pytest_outcomes"]
     command = [sys.executable, "-m", "pytest", "-q", *plugin, *options, str(tests)]
     subprocess.run(command, cwd=tests, env=env, capture_output=True)
     return [json.loads(line) for line in outcomes.read_text().splitlines()]

@@ -5,11 +5,18 @@ from __future__ import annotations
 import tarfile
 import zipfile
 
-from forktool import pins as pins_mod
-from forktool.git import Git
-from forktool.tree import touched_paths
-from forktool.wheels import GeneratedPlan, build_series_wheels, generated_plan, touched_dists, verify_base
 from helpers import commit_sample_change
+
+from forktool.series import pins as pins_mod
+from forktool.series.git import Git
+from forktool.series.tree import touched_paths
+from forktool.series.wheels import (
+    GeneratedPlan,
+    build_series_wheels,
+    generated_plan,
+    touched_dists,
+    verify_base,
+)
 
 
 def test_unpatched_base_rebuilds_byte_identical_to_pypi(workspace):

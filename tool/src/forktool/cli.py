@@ -6,11 +6,12 @@ import argparse
 import sys
 from pathlib import Path
 
-from forktool import interpreters, tree
-from forktool import pins as pins_mod
+from forktool import interpreters
 from forktool.errors import ForkError
-from forktool.git import Git
 from forktool.progress import say
+from forktool.series import pins as pins_mod
+from forktool.series import tree
+from forktool.series.git import Git
 from forktool.workspace import Workspace
 
 
@@ -85,7 +86,7 @@ def cmd_status(ws: Workspace, pins: pins_mod.Pins, args: argparse.Namespace) -> 
 
 
 def cmd_wheels(ws: Workspace, pins: pins_mod.Pins, args: argparse.Namespace) -> int:
-    from forktool.wheels import build_series_wheels
+    from forktool.series.wheels import build_series_wheels
 
     built = build_series_wheels(ws, tree.ensure_tree(ws, pins), pins, _label(args, pins))
     if not built:
@@ -96,7 +97,7 @@ def cmd_wheels(ws: Workspace, pins: pins_mod.Pins, args: argparse.Namespace) -> 
 
 
 def cmd_verify_base(ws: Workspace, pins: pins_mod.Pins, args: argparse.Namespace) -> int:
-    from forktool.wheels import verify_base
+    from forktool.series.wheels import verify_base
 
     rows = verify_base(ws, tree.ensure_tree(ws, pins), pins)
     print(f"{'distribution':36} {'rebuilt from base == PyPI wheel':32}")
@@ -113,14 +114,14 @@ def cmd_verify_base(ws: Workspace, pins: pins_mod.Pins, args: argparse.Namespace
 
 
 def cmd_python(ws: Workspace, pins: pins_mod.Pins, args: argparse.Namespace) -> int:
-    from forktool.env import ensure_env
+    from forktool.series.env import ensure_env
 
     print(ensure_env(ws, pins, _label(args, pins), base=args.base, interpreter=_python(args)))
     return 0
 
 
 def cmd_lock(ws: Workspace, pins: pins_mod.Pins, args: argparse.Namespace) -> int:
-    from forktool.env import lock
+    from forktool.series.env import lock
 
     checked = lock(ws, pins)
     say(f"wrote {ws.constraints.relative_to(ws.root)}; the pins resolve on Python {', '.join(checked)}")
@@ -128,14 +129,14 @@ def cmd_lock(ws: Workspace, pins: pins_mod.Pins, args: argparse.Namespace) -> in
 
 
 def cmd_run(ws: Workspace, pins: pins_mod.Pins, args: argparse.Namespace) -> int:
-    from forktool.env import ensure_env, run_in
+    from forktool.series.env import ensure_env, run_in
 
     python = ensure_env(ws, pins, _label(args, pins), base=args.base, interpreter=_python(args))
     return run_in(python, args.argv)
 
 
 def cmd_test(ws: Workspace, pins: pins_mod.Pins, args: argparse.Namespace) -> int:
-    from forktool.testing import run_tests
+    from forktool.series.testing import run_tests
 
     return run_tests(ws, pins, _label(args, pins), args.pytest_args, args.python)
 
@@ -148,7 +149,7 @@ def cmd_demo(ws: Workspace, pins: pins_mod.Pins, args: argparse.Namespace) -> in
 
 def cmd_bench(ws: Workspace, pins: pins_mod.Pins, args: argparse.Namespace) -> int:
     if args.name == "sftp":
-        from forktool import bench_sftp
+        from forktool.bench import sftp as bench_sftp
 
         if args.contenders:
             contenders = tuple(args.contenders.split(","))
@@ -176,11 +177,11 @@ def cmd_bench(ws: Workspace, pins: pins_mod.Pins, args: argparse.Namespace) -> i
         )
         return bench_sftp.run(ws, pins, _label(args, pins), opts, _python(args))
     if args.name == "accessors":
-        from forktool.bench_accessors import accessors
+        from forktool.bench.accessors import accessors
 
         return accessors(ws, pins, _label(args, pins), args.reads, args.api_latency_ms, _python(args))
     if args.name == "iterate":
-        from forktool import bench_iterate
+        from forktool.bench import iterate as bench_iterate
 
         items = [int(n) for n in args.items.split(",")]
         return bench_iterate.run(
@@ -193,13 +194,13 @@ def cmd_bench(ws: Workspace, pins: pins_mod.Pins, args: argparse.Namespace) -> i
             _python(args),
             args.progress_runs,
         )
-    from forktool import bench
+    from forktool.bench.task_overhead import task_overhead
 
-    return bench.task_overhead(ws, pins, _label(args, pins), args.runs, _python(args))
+    return task_overhead(ws, pins, _label(args, pins), args.runs, _python(args))
 
 
 def cmd_check_series(ws: Workspace, pins: pins_mod.Pins, args: argparse.Namespace) -> int:
-    from forktool.series_check import check_series
+    from forktool.series.series_check import check_series
 
     return check_series(
         ws, pins, _label(args, pins), _python(args), args.patch or None, run_tests=not args.no_tests
@@ -207,7 +208,7 @@ def cmd_check_series(ws: Workspace, pins: pins_mod.Pins, args: argparse.Namespac
 
 
 def cmd_upstream_tests(ws: Workspace, pins: pins_mod.Pins, args: argparse.Namespace) -> int:
-    from forktool.upstream_suites import run_upstream_suites
+    from forktool.series.upstream_suites import run_upstream_suites
 
     return run_upstream_suites(
         ws, pins, _label(args, pins), args.suite or None, _python(args), full_base=args.full_base
@@ -215,7 +216,7 @@ def cmd_upstream_tests(ws: Workspace, pins: pins_mod.Pins, args: argparse.Namesp
 
 
 def cmd_upstream_branch(ws: Workspace, pins: pins_mod.Pins, args: argparse.Namespace) -> int:
-    from forktool.upstream import apply_to_clone
+    from forktool.series.upstream_branch import apply_to_clone
 
     result = apply_to_clone(Path(args.clone).resolve(), args.branch, args.onto, tree.series(ws))
     for name in result.applied:

@@ -11,15 +11,15 @@ import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from forktool.env import ensure_env, env_vars
 from forktool.errors import ForkError
 from forktool.interpreters import Interpreter
-from forktool.pins import Pins
 from forktool.progress import say
+from forktool.series.env import ensure_env, env_vars
+from forktool.series.pins import Pins
 from forktool.workspace import Workspace
 
 if TYPE_CHECKING:
-    from forktool.sshd import Sshd
+    from forktool.stack.sshd import Sshd
 
 DEMO_DAG = "aip98_demo"
 SFTP_DAG = "aip98_sftp_demo"
@@ -74,9 +74,9 @@ def run_demo_celery(
 ) -> int:
     """Both demo DAGs through a production-shaped deployment: Redis on 127.0.0.1, ``airflow scheduler``,
     ``airflow api-server`` and one ``airflow celery worker``, runs triggered through the REST API."""
-    from forktool import bench_sftp
-    from forktool.airflow_stack import AirflowStack, free_port
-    from forktool.sshd import Sshd
+    from forktool.bench import sftp as bench_sftp
+    from forktool.stack.airflow_stack import AirflowStack, free_port
+    from forktool.stack.sshd import Sshd
 
     home = ws.state / "demo" / "celery-home"
     shutil.rmtree(home, ignore_errors=True)  # a fresh SQLite database and logs for every demo
@@ -128,7 +128,7 @@ def run_demo_celery(
 
 
 def _sftp_dataset(ws: Workspace) -> tuple[Path, dict[str, str]]:
-    from forktool import bench_sftp
+    from forktool.bench import sftp as bench_sftp
 
     data = ws.state / "bench-data" / f"sftp-{SFTP_FILES}-seed{SFTP_SEED}"
     say(f"generating the data set: {SFTP_FILES} XML files of 2-20 KB (cached in {data})")
@@ -146,9 +146,9 @@ def sftp_scenario(
 ) -> int:
     """The seed's scenario: 17,000 XML files from a loopback sshd, downloaded by one async task through
     the fork's pool under real Airflow, checked, and compared with upstream's async hook and pool."""
-    from forktool import bench_sftp
-    from forktool.airflow_stack import free_port
-    from forktool.sshd import Sshd
+    from forktool.bench import sftp as bench_sftp
+    from forktool.stack.airflow_stack import free_port
+    from forktool.stack.sshd import Sshd
 
     data, sums = _sftp_dataset(ws)
     sshd = Sshd(ws.state / "demo" / "sshd", free_port(), getpass.getuser()).start()
@@ -181,7 +181,7 @@ def _compare_with_upstream(
     interpreter: Interpreter | None = None,
 ) -> int:
     """Verify the fork's download in `out`/fork, print `line`, then time upstream's pool on the same tree."""
-    from forktool import bench_sftp
+    from forktool.bench import sftp as bench_sftp
 
     bad = bench_sftp.verify(out / "fork", sums)
     if bad:

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from forktool.errors import ForkError
-from forktool.git import Git, isolated_env
+from forktool.series.git import Git, isolated_env
 
 
 @dataclass(frozen=True)

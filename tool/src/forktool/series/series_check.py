@@ -25,15 +25,15 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from forktool.env import ensure_env, env_vars
 from forktool.errors import ForkError
-from forktool.git import Git
 from forktool.interpreters import Interpreter
-from forktool.pins import Pins
 from forktool.progress import say
-from forktool.sshd import Sshd
-from forktool.tree import BASE_TAG, apply_series, ensure_tree, series
-from forktool.upstream_suites import SUITES, Suite, known_failures, run_suite
+from forktool.series.env import ensure_env, env_vars
+from forktool.series.git import Git
+from forktool.series.pins import Pins
+from forktool.series.tree import BASE_TAG, apply_series, ensure_tree, series
+from forktool.series.upstream_suites import SUITES, Suite, known_failures, run_suite
+from forktool.stack.sshd import Sshd
 from forktool.workspace import Workspace
 
 TEST_FILE = re.compile(r"(?:^|/)tests/(?:.*/)?test_[^/]*\.py$")

@@ -36,12 +36,12 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from forktool.airflow_stack import AirflowStack
-from forktool.env import ensure_env
 from forktool.errors import ForkError
 from forktool.interpreters import Interpreter
-from forktool.pins import Pins
 from forktool.progress import say
+from forktool.series.env import ensure_env
+from forktool.series.pins import Pins
+from forktool.stack.airflow_stack import AirflowStack
 from forktool.workspace import Workspace
 
 DEFAULT_ITEMS = (1000, 100_000)

@@ -1,7 +1,7 @@
 """Headless Chromium for screenshots of the Airflow UI (e.g. the docs' picture of `.iterate()` progress).
 
 Debian's `chromium` package is installed with apt when it is missing and we are root, like OpenSSH in
-`forktool.sshd`. Every run gets a fresh profile and no background networking, so the browser only
+`forktool.stack.sshd`. Every run gets a fresh profile and no background networking, so the browser only
 talks to the URL it is given.
 """
 
@@ -19,8 +19,8 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
-from forktool.apt import apt_install
 from forktool.errors import ForkError
+from forktool.stack.apt import apt_install
 
 CHROMIUM = "/usr/bin/chromium"
 

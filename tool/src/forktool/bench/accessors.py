@@ -18,13 +18,13 @@ import json
 import subprocess
 from pathlib import Path
 
-from forktool import bench
-from forktool.airflow_stack import AirflowStack
+from forktool.bench.side_by_side import stacks_side_by_side
 from forktool.errors import ForkError
 from forktool.interpreters import Interpreter
-from forktool.latency_proxy import LatencyProxy
-from forktool.pins import Pins
 from forktool.progress import say
+from forktool.series.pins import Pins
+from forktool.stack.airflow_stack import AirflowStack
+from forktool.stack.latency_proxy import LatencyProxy
 from forktool.workspace import Workspace
 
 DAG_ID = "accessor_reads"
@@ -77,7 +77,7 @@ def accessors(
     if api_latency_ms < 0:
         raise ForkError(f"--api-latency-ms must not be negative, got {api_latency_ms}")
     with contextlib.ExitStack() as cleanup:
-        stacks = cleanup.enter_context(bench.stacks_side_by_side(ws, pins, label, interpreter))
+        stacks = cleanup.enter_context(stacks_side_by_side(ws, pins, label, interpreter))
         api_urls: dict[str, str | None] = {name: None for name in stacks}
         if api_latency_ms:
             for name, stack in stacks.items():

@@ -15,12 +15,12 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
 from forktool.errors import ForkError
-from forktool.fetch import fetch, sha256_of
-from forktool.git import Git
-from forktool.pins import Dist, Pins
 from forktool.progress import say
-from forktool.tree import BASE_TAG, touched_paths
-from forktool.ui import build_ui
+from forktool.series.fetch import fetch, sha256_of
+from forktool.series.git import Git
+from forktool.series.pins import Dist, Pins
+from forktool.series.tree import BASE_TAG, touched_paths
+from forktool.series.ui import build_ui
 from forktool.workspace import Workspace
 
 MANIFEST = "manifest.json"

@@ -15,10 +15,10 @@ from pathlib import Path
 
 from forktool.errors import ForkError
 from forktool.interpreters import SUPPORTED, Interpreter, current
-from forktool.pins import Pins
 from forktool.progress import say
-from forktool.tree import ensure_tree
-from forktool.wheels import build_series_wheels, uv
+from forktool.series.pins import Pins
+from forktool.series.tree import ensure_tree
+from forktool.series.wheels import build_series_wheels, uv
 from forktool.workspace import Workspace
 
 STAMP = ".fork-env"

@@ -1,6 +1,6 @@
 """A pytest plugin that writes each test's final outcome as a JSON line to $FORK_OUTCOMES.
 
-Loaded with `-p forktool.pytest_outcomes`; works under pytest-xdist (reports reach the controller).
+Loaded with `-p forktool.series.pytest_outcomes`; works under pytest-xdist (reports reach the controller).
 
 A test skipped by its own ``skip``/``skipif`` mark is recorded as ``gated``: the suite itself declares
 that it does not apply here (e.g. an Airflow-2-only test, or one for a newer Airflow than the base).

@@ -1,46 +1,15 @@
-"""Benchmarks that measure the fork and the unpatched base side by side, in one run."""
+"""./fork bench task-overhead: a sync and an async no-op task instance, fork vs base."""
 
 from __future__ import annotations
 
-import contextlib
 import statistics
-import tempfile
-from collections.abc import Iterator
-from pathlib import Path
 
-from forktool.airflow_stack import AirflowStack
-from forktool.env import ensure_env
+from forktool.bench.side_by_side import stacks_side_by_side
 from forktool.errors import ForkError
 from forktool.interpreters import Interpreter
-from forktool.pins import Pins
 from forktool.progress import say
+from forktool.series.pins import Pins
 from forktool.workspace import Workspace
-
-
-@contextlib.contextmanager
-def stacks_side_by_side(
-    ws: Workspace, pins: Pins, label: str, interpreter: Interpreter | None = None
-) -> Iterator[dict[str, AirflowStack]]:
-    """A started embedded Airflow running bench/dags for the unpatched base and one for the fork."""
-    pythons = {
-        "upstream base": ensure_env(ws, pins, label, base=True, interpreter=interpreter),
-        f"fork (+{label})": ensure_env(ws, pins, label, interpreter=interpreter),
-    }
-    with tempfile.TemporaryDirectory(prefix="bench-", dir=ws.state) as tmp:
-        stacks = {
-            name: AirflowStack(
-                home=Path(tmp) / f"home-{i}", dags_folder=ws.root / "bench" / "dags", python=python
-            )
-            for i, (name, python) in enumerate(pythons.items())
-        }
-        try:
-            for name, stack in stacks.items():
-                say(f"starting Airflow for {name}")
-                stack.start()
-            yield stacks
-        finally:
-            for stack in stacks.values():
-                stack.stop()
 
 
 def task_overhead(

@@ -29,13 +29,13 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from forktool.airflow_stack import AirflowStack, free_port
-from forktool.env import ensure_env, env_vars
 from forktool.errors import ForkError
 from forktool.interpreters import Interpreter
-from forktool.pins import Pins
 from forktool.progress import say
-from forktool.sshd import Sshd
+from forktool.series.env import ensure_env, env_vars
+from forktool.series.pins import Pins
+from forktool.stack.airflow_stack import AirflowStack, free_port
+from forktool.stack.sshd import Sshd
 from forktool.workspace import Workspace
 
 DEFAULT_FILES = 17_000

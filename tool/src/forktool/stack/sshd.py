@@ -17,8 +17,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from forktool.apt import apt_install
 from forktool.errors import ForkError
+from forktool.stack.apt import apt_install
 
 SSHD = "/usr/sbin/sshd"
 

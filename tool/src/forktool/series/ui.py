@@ -21,8 +21,8 @@ import urllib.request
 from pathlib import Path
 
 from forktool.errors import ForkError
-from forktool.pins import UiTools
 from forktool.progress import say
+from forktool.series.pins import UiTools
 from forktool.workspace import Workspace
 
 DEFAULT_NPM_REGISTRY = "https://registry.npmjs.org"

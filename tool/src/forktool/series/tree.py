@@ -12,10 +12,10 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
 from forktool.errors import ForkError
-from forktool.fetch import fetch
-from forktool.git import Git
-from forktool.pins import Dist, Pins
 from forktool.progress import Progress, say
+from forktool.series.fetch import fetch
+from forktool.series.git import Git
+from forktool.series.pins import Dist, Pins
 from forktool.workspace import Workspace
 
 BASE_TAG = "upstream-base"

@@ -32,7 +32,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from forktool.redis_server import RedisServer
+from forktool.stack.redis_server import RedisServer
 
 RUN_DAG = """
 import json, os, sys, threading, time

@@ -15,8 +15,8 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from forktool.apt import apt_install
 from forktool.errors import ForkError
+from forktool.stack.apt import apt_install
 
 REDIS_SERVER = "redis-server"
 

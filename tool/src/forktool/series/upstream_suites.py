@@ -21,22 +21,22 @@ import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from forktool.env import ensure_env, env_vars
 from forktool.errors import ForkError
-from forktool.git import Git
 from forktool.interpreters import Interpreter
-from forktool.pins import Pins
 from forktool.progress import say
-from forktool.sshd import Sshd
-from forktool.tree import BASE_TAG, ensure_tree
-from forktool.wheels import touched_dists
+from forktool.series.env import ensure_env, env_vars
+from forktool.series.git import Git
+from forktool.series.pins import Pins
+from forktool.series.tree import BASE_TAG, ensure_tree
+from forktool.series.wheels import touched_dists
+from forktool.stack.sshd import Sshd
 from forktool.workspace import Workspace
 
 COMMON_ARGS = [
     "-p",
     "no:cacheprovider",
     "-p",
-    "forktool.pytest_outcomes",
+    "forktool.series.pytest_outcomes",
     "--timeout=60",
     "--continue-on-collection-errors",
     "-o",

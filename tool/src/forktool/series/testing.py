@@ -7,14 +7,14 @@ from __future__ import annotations
 import subprocess
 import time
 
-from forktool.env import ensure_env, env_vars
 from forktool.errors import ForkError
 from forktool.interpreters import SUPPORTED, TEST_MATRIX, UPSTREAM_SUITES_MATRIX, Interpreter, find, resolve
-from forktool.pins import Pins
 from forktool.progress import say
-from forktool.series_check import check_series
-from forktool.tree import stale_exports
-from forktool.upstream_suites import run_upstream_suites
+from forktool.series.env import ensure_env, env_vars
+from forktool.series.pins import Pins
+from forktool.series.series_check import check_series
+from forktool.series.tree import stale_exports
+from forktool.series.upstream_suites import run_upstream_suites
 from forktool.workspace import Workspace
 
 #: Upstream unit tests of the parts of the series whose code paths depend on the Python version: the task
