@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from forktool.bench.sftp import generate_dataset, verify
+from forktool.stack.sftp_dataset import generate_dataset, verify
 
 pytestmark = pytest.mark.timeout(900)
 

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 from forktool.stack.airflow_stack import free_port
-from forktool.bench.sftp import generate_dataset
+from forktool.stack.sftp_dataset import generate_dataset
 from forktool.stack.sshd import Sshd
 
 RESERVED_PORTS = {22, 2222, 2223}  # the system's sshd and hand-started scratch servers

@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from forktool.bench.sftp import verify
+from forktool.stack.sftp_dataset import verify
 
 
 @pytest.mark.timeout(300)

@@ -11,7 +11,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from forktool.bench.sftp import verify
+from forktool.stack.sftp_dataset import verify
 from forktool.stack.sshd import Sshd
 
 from .conftest import Server, _port, _stop

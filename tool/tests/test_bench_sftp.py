@@ -13,6 +13,7 @@ import pytest
 
 from forktool.bench import sftp as bench_sftp
 from forktool.bench.sftp import CONTENDERS, MappedRow, Sample
+from forktool.stack.sftp_dataset import generate_dataset, verify
 from forktool.stack.sshd import Sshd
 from forktool.workspace import Workspace
 
@@ -23,7 +24,7 @@ BY_NAME = {c.name: c for c in CONTENDERS}
 @pytest.fixture
 def data(tmp_path: Path) -> tuple[Path, dict[str, str]]:
     root = tmp_path / "data"
-    return root, bench_sftp.generate_dataset(root, 30, seed=7)
+    return root, generate_dataset(root, 30, seed=7)
 
 
 def _bench(tmp_path: Path, data: tuple[Path, dict[str, str]], subset: int) -> bench_sftp._Bench:
@@ -51,14 +52,14 @@ def test_verify_counts_against_the_subset_only(tmp_path: Path, data: tuple[Path,
     for rel in subset:
         (dest / rel).parent.mkdir(parents=True, exist_ok=True)
         shutil.copy(root / rel, dest / rel)
-    assert bench_sftp.verify(dest, subset) == 0
-    assert bench_sftp.verify(dest, sums) == len(sums) - 5  # the rest is missing
+    assert verify(dest, subset) == 0
+    assert verify(dest, sums) == len(sums) - 5  # the rest is missing
     extra = next(rel for rel in sorted(sums) if rel not in subset)
     shutil.copy(root / extra, dest / extra)
-    assert bench_sftp.verify(dest, subset) == 1  # a file the subset run should not have written
+    assert verify(dest, subset) == 1  # a file the subset run should not have written
     first = next(iter(subset))
     (dest / first).write_bytes(b"corrupt")
-    assert bench_sftp.verify(dest, subset) == 2
+    assert verify(dest, subset) == 2
 
 
 def test_rates_and_ratios_use_each_contenders_own_file_count(capsys: pytest.CaptureFixture[str]) -> None:

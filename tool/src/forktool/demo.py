@@ -74,8 +74,8 @@ def run_demo_celery(
 ) -> int:
     """Both demo DAGs through a production-shaped deployment: Redis on 127.0.0.1, ``airflow scheduler``,
     ``airflow api-server`` and one ``airflow celery worker``, runs triggered through the REST API."""
-    from forktool.bench import sftp as bench_sftp
     from forktool.stack.airflow_stack import AirflowStack, free_port
+    from forktool.stack.sftp_dataset import scratch_root
     from forktool.stack.sshd import Sshd
 
     home = ws.state / "demo" / "celery-home"
@@ -93,7 +93,7 @@ def run_demo_celery(
             "AIRFLOW__CORE__UNIT_TEST_MODE": "False",
         },
     )
-    out = Path(tempfile.mkdtemp(prefix="aip98-sftp-demo-", dir=bench_sftp.scratch_root(ws, 250_000_000)))
+    out = Path(tempfile.mkdtemp(prefix="aip98-sftp-demo-", dir=scratch_root(ws, 250_000_000)))
     try:
         say("starting Redis, the scheduler, the api-server and a Celery worker on 127.0.0.1")
         stack.start()
@@ -128,11 +128,11 @@ def run_demo_celery(
 
 
 def _sftp_dataset(ws: Workspace) -> tuple[Path, dict[str, str]]:
-    from forktool.bench import sftp as bench_sftp
+    from forktool.stack import sftp_dataset
 
     data = ws.state / "bench-data" / f"sftp-{SFTP_FILES}-seed{SFTP_SEED}"
     say(f"generating the data set: {SFTP_FILES} XML files of 2-20 KB (cached in {data})")
-    return data, bench_sftp.generate_dataset(data, SFTP_FILES, SFTP_SEED)
+    return data, sftp_dataset.generate_dataset(data, SFTP_FILES, SFTP_SEED)
 
 
 def sftp_scenario(
@@ -146,13 +146,13 @@ def sftp_scenario(
 ) -> int:
     """The seed's scenario: 17,000 XML files from a loopback sshd, downloaded by one async task through
     the fork's pool under real Airflow, checked, and compared with upstream's async hook and pool."""
-    from forktool.bench import sftp as bench_sftp
     from forktool.stack.airflow_stack import free_port
+    from forktool.stack.sftp_dataset import scratch_root
     from forktool.stack.sshd import Sshd
 
     data, sums = _sftp_dataset(ws)
     sshd = Sshd(ws.state / "demo" / "sshd", free_port(), getpass.getuser()).start()
-    out = Path(tempfile.mkdtemp(prefix="aip98-sftp-demo-", dir=bench_sftp.scratch_root(ws, 250_000_000)))
+    out = Path(tempfile.mkdtemp(prefix="aip98-sftp-demo-", dir=scratch_root(ws, 250_000_000)))
     try:
         env = dict(env, AIRFLOW_CONN_SFTP_DEMO=sshd.airflow_connection())
         conf = json.dumps({"remote_dir": str(data), "local_dir": str(out / "fork")})
@@ -181,15 +181,16 @@ def _compare_with_upstream(
     interpreter: Interpreter | None = None,
 ) -> int:
     """Verify the fork's download in `out`/fork, print `line`, then time upstream's pool on the same tree."""
-    from forktool.bench import sftp as bench_sftp
+    from forktool.bench.sftp import measure_contender
+    from forktool.stack.sftp_dataset import verify
 
-    bad = bench_sftp.verify(out / "fork", sums)
+    bad = verify(out / "fork", sums)
     if bad:
         raise ForkError(f"{bad} downloaded file(s) do not match their checksum", f"see {log}")
     print(f"fork:     {line} (every checksum verified)")
     say("the same download with upstream's SFTPHookAsync and SFTPClientPool, in the unpatched environment")
     base_python = ensure_env(ws, pins, label, base=True, interpreter=interpreter)
-    upstream = bench_sftp.measure_contender(ws, sshd, data, sums, out, base_python, "base-pool")
+    upstream = measure_contender(ws, sshd, data, sums, out, base_python, "base-pool")
     if upstream.bad:
         raise ForkError(f"upstream's pool delivered {upstream.bad} file(s) that do not match their checksum")
     print(f"upstream: downloaded {len(sums)} files in {upstream.seconds:.1f}s (every checksum verified)")
