@@ -34,36 +34,8 @@ from typing import Any
 
 from forktool.stack.redis_server import RedisServer
 
-RUN_DAG = """
-import json, os, sys, threading, time
-from airflow.dag_processing.dagbag import DagBag
-from airflow.executors.local_executor import LocalExecutor
-
-# LocalExecutor.end() waits forever when a worker died while reading the work queue (seen under load,
-# after the run had finished). The run's outcome is decided by then, so bound the wait and say so.
-_end = LocalExecutor.end
-def _bounded_end(self):
-    waiter = threading.Thread(target=_end, args=(self,), daemon=True)
-    waiter.start()
-    waiter.join(60)
-    if waiter.is_alive():
-        print("HARNESS: LocalExecutor.end() did not return within 60 s; workers left behind", file=sys.stderr)
-LocalExecutor.end = _bounded_end
-
-dag = DagBag(dag_folder=sys.argv[1]).get_dag(sys.argv[2])
-conf = json.loads(sys.argv[3])
-started = time.monotonic()
-run = dag.test(use_executor=True, run_conf=conf or None)
-tis, durations = {}, {}
-for ti in run.get_task_instances():
-    key = ti.task_id if ti.map_index < 0 else f"{ti.task_id}[{ti.map_index}]"
-    tis[key] = ti.state
-    durations[key] = ti.duration
-print("DAGRUN-RESULT " + json.dumps({"run_id": run.run_id, "state": run.state, "tis": tis,
-      "durations": durations, "seconds": time.monotonic() - started}), flush=True)
-sys.stderr.flush()
-os._exit(0)  # do not wait for executor workers at interpreter exit (see above)
-"""
+#: The program of one DAG run (see its docstring), run with the environment's interpreter.
+RUN_DAG = Path(__file__).with_name("run_dag.py")
 
 
 def free_port() -> int:
@@ -318,7 +290,7 @@ class AirflowStack:
         # output goes to files, as such leftovers would hold pipes open.
         with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
             proc = subprocess.Popen(
-                [str(self.python), "-c", RUN_DAG, str(self.dags_folder), dag_id, json.dumps(conf or {})],
+                [str(self.python), str(RUN_DAG), str(self.dags_folder), dag_id, json.dumps(conf or {})],
                 env={**self.env, **(env or {})},
                 stdout=out,
                 stderr=err,
