@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 from conftest import REPO
 
+from forktool.cli import parser
 from forktool.errors import ForkError
 from forktool.stack.sshd import Sshd
 
@@ -105,3 +106,47 @@ def test_sshd_refuses_a_port_in_use(tmp_path: Path):
         busy.listen()
         with pytest.raises(ForkError, match="already in use by another process"):
             Sshd(tmp_path / "sshd", busy.getsockname()[1], "root").start()
+
+
+# Every benchmark's own options and defaults, as `./fork bench NAME` had them before the sub-parsers.
+BENCH_DEFAULTS = {
+    "task-overhead": {"runs": 5},
+    "accessors": {"reads": 10_000, "api_latency_ms": 0},
+    "sftp": {
+        "files": 17000,
+        "put": False,
+        "big": False,
+        "big_mb": 1024,
+        "medium_files": 10,
+        "medium_mb": 100,
+        "load": False,
+        "profile": None,
+        "rounds": 2,
+        "seed": 98,
+        "chart": None,
+        "contenders": None,
+        "subset": 200,
+        "mapped": 100,
+    },
+    "iterate": {"items": "1000,100000", "concurrency": 16, "expand_max": 250, "progress_runs": 3},
+}
+
+
+@pytest.mark.parametrize("name", sorted(BENCH_DEFAULTS))
+def test_bench_sub_parser_has_only_its_own_options(name: str, capsys: pytest.CaptureFixture[str]) -> None:
+    args = vars(parser().parse_args(["bench", name]))
+    own = {k: v for k, v in args.items() if k not in ("command", "name", "func", "label", "python")}
+    assert own == BENCH_DEFAULTS[name]
+    assert args["name"] == name and args["label"] is None and args["python"] is None
+    other = next(n for n in BENCH_DEFAULTS if n != name)
+    foreign = "--" + next(iter(BENCH_DEFAULTS[other])).replace("_", "-")
+    with pytest.raises(SystemExit):
+        parser().parse_args(["bench", name, foreign, "1"])
+    assert f"unrecognized arguments: {foreign}" in capsys.readouterr().err
+
+
+def test_bench_options_parse_as_before() -> None:
+    args = parser().parse_args(["bench", "sftp", "--profile", "--files", "2000", "--python", "3.12"])
+    assert (args.profile, args.files, args.python) == ("fork-pool-1", 2000, "3.12")
+    args = parser().parse_args(["bench", "accessors", "--api-latency-ms", "5", "--label", "acme.1"])
+    assert (args.api_latency_ms, args.label) == (5.0, "acme.1")

@@ -147,53 +147,59 @@ def cmd_demo(ws: Workspace, pins: pins_mod.Pins, args: argparse.Namespace) -> in
     return run_demo(ws, pins, _label(args, pins), args.executor, _python(args))
 
 
-def cmd_bench(ws: Workspace, pins: pins_mod.Pins, args: argparse.Namespace) -> int:
-    if args.name == "sftp":
-        from forktool.bench import sftp as bench_sftp
+def cmd_bench_sftp(ws: Workspace, pins: pins_mod.Pins, args: argparse.Namespace) -> int:
+    from forktool.bench import sftp as bench_sftp
 
-        if args.contenders:
-            contenders = tuple(args.contenders.split(","))
-        elif args.big:
-            contenders = bench_sftp.BIG_CONTENDERS
-        elif args.put:
-            contenders = bench_sftp.PUT_CONTENDERS
-        else:
-            contenders = bench_sftp.DEFAULT_CONTENDERS
-        opts = bench_sftp.Options(
-            files=args.files,
-            rounds=args.rounds,
-            seed=args.seed,
-            chart=Path(args.chart).resolve() if args.chart else None,
-            contenders=contenders,
-            mapped=args.mapped,
-            subset=args.subset,
-            big=args.big,
-            big_mb=args.big_mb,
-            medium_files=args.medium_files,
-            medium_mb=args.medium_mb,
-            load=args.load,
-            profile=bool(args.profile),
-            profiled=args.profile or bench_sftp.PROFILED,
-        )
-        return bench_sftp.run(ws, pins, _label(args, pins), opts, _python(args))
-    if args.name == "accessors":
-        from forktool.bench.accessors import accessors
+    if args.contenders:
+        contenders = tuple(args.contenders.split(","))
+    elif args.big:
+        contenders = bench_sftp.BIG_CONTENDERS
+    elif args.put:
+        contenders = bench_sftp.PUT_CONTENDERS
+    else:
+        contenders = bench_sftp.DEFAULT_CONTENDERS
+    opts = bench_sftp.Options(
+        files=args.files,
+        rounds=args.rounds,
+        seed=args.seed,
+        chart=Path(args.chart).resolve() if args.chart else None,
+        contenders=contenders,
+        mapped=args.mapped,
+        subset=args.subset,
+        big=args.big,
+        big_mb=args.big_mb,
+        medium_files=args.medium_files,
+        medium_mb=args.medium_mb,
+        load=args.load,
+        profile=bool(args.profile),
+        profiled=args.profile or bench_sftp.PROFILED,
+    )
+    return bench_sftp.run(ws, pins, _label(args, pins), opts, _python(args))
 
-        return accessors(ws, pins, _label(args, pins), args.reads, args.api_latency_ms, _python(args))
-    if args.name == "iterate":
-        from forktool.bench import iterate as bench_iterate
 
-        items = [int(n) for n in args.items.split(",")]
-        return bench_iterate.run(
-            ws,
-            pins,
-            _label(args, pins),
-            items,
-            args.concurrency,
-            args.expand_max,
-            _python(args),
-            args.progress_runs,
-        )
+def cmd_bench_accessors(ws: Workspace, pins: pins_mod.Pins, args: argparse.Namespace) -> int:
+    from forktool.bench.accessors import accessors
+
+    return accessors(ws, pins, _label(args, pins), args.reads, args.api_latency_ms, _python(args))
+
+
+def cmd_bench_iterate(ws: Workspace, pins: pins_mod.Pins, args: argparse.Namespace) -> int:
+    from forktool.bench import iterate as bench_iterate
+
+    items = [int(n) for n in args.items.split(",")]
+    return bench_iterate.run(
+        ws,
+        pins,
+        _label(args, pins),
+        items,
+        args.concurrency,
+        args.expand_max,
+        _python(args),
+        args.progress_runs,
+    )
+
+
+def cmd_bench_task_overhead(ws: Workspace, pins: pins_mod.Pins, args: argparse.Namespace) -> int:
     from forktool.bench.task_overhead import task_overhead
 
     return task_overhead(ws, pins, _label(args, pins), args.runs, _python(args))
@@ -340,79 +346,75 @@ def parser() -> argparse.ArgumentParser:
     )
     label_opt(sp)
     python_opt(sp)
-    sp = add("bench", cmd_bench, "benchmarks, fork vs unpatched base side by side in one run")
-    sp.add_argument(
-        "name",
-        choices=["task-overhead", "accessors", "sftp", "iterate"],
-        help="task-overhead: async vs sync no-op task; accessors: awaited XCom/Variable reads; "
-        "sftp: bulk SFTP downloads vs OpenSSH's sftp; iterate: .iterate() vs .expand() vs asyncio.gather",
-    )
-    sp.add_argument("--reads", type=int, default=10_000, help="accessors: reads per workload")
-    sp.add_argument(
+    help = "benchmarks, fork vs unpatched base side by side in one run"
+    sp = sub.add_parser("bench", help=help, description=help)  # each benchmark sets its own func
+    benches = sp.add_subparsers(dest="name", metavar="NAME", parser_class=_Parser, required=True)
+
+    def bench(name: str, func: object, help: str) -> argparse.ArgumentParser:
+        bp = benches.add_parser(name, help=help, description=help)
+        bp.set_defaults(func=func)
+        label_opt(bp)
+        python_opt(bp)
+        return bp
+
+    bp = bench("task-overhead", cmd_bench_task_overhead, "async vs sync no-op task")
+    bp.add_argument("--runs", type=int, default=5, help="measured rounds (median is printed)")
+    bp = bench("accessors", cmd_bench_accessors, "awaited XCom/Variable reads")
+    bp.add_argument("--reads", type=int, default=10_000, help="reads per workload")
+    bp.add_argument(
         "--api-latency-ms",
         type=float,
         default=0,
-        help="accessors: latency added to every request to the execution API (a remote API server)",
+        help="latency added to every request to the execution API (a remote API server)",
     )
-    sp.add_argument("--runs", type=int, default=5, help="task-overhead: measured rounds (median is printed)")
-    sp.add_argument("--items", default="1000,100000", help="iterate: comma-separated item counts")
-    sp.add_argument("--concurrency", type=int, default=16, help="iterate: items at once (iterate, gather)")
-    sp.add_argument("--expand-max", type=int, default=250, help="iterate: most items .expand() runs over")
-    sp.add_argument(
-        "--progress-runs",
-        type=int,
-        default=3,
-        help="iterate: runs with progress publishing on and off (0: none)",
+    bp = bench("sftp", cmd_bench_sftp, "bulk SFTP downloads vs OpenSSH's sftp")
+    bp.add_argument("--files", type=int, default=17000, help="files in the seeded data set")
+    bp.add_argument(
+        "--put", action="store_true", help="uploads of the tree (put_directory, SFTPBulkOperator, put -r)"
     )
-    sp.add_argument("--files", type=int, default=17000, help="sftp: files in the seeded data set")
-    sp.add_argument(
-        "--put",
-        action="store_true",
-        help="sftp: uploads of the tree (put_directory, SFTPBulkOperator, put -r)",
+    bp.add_argument(
+        "--big", action="store_true", help="big files, get and put (--big-mb, --medium-files x --medium-mb)"
     )
-    sp.add_argument(
-        "--big",
-        action="store_true",
-        help="sftp: big files, get and put (--big-mb, --medium-files x --medium-mb)",
-    )
-    sp.add_argument("--big-mb", type=int, default=1024, help="sftp --big: size of the single big file (MB)")
-    sp.add_argument("--medium-files", type=int, default=10, help="sftp --big: number of medium files")
-    sp.add_argument("--medium-mb", type=int, default=100, help="sftp --big: size of each medium file (MB)")
-    sp.add_argument(
-        "--load", action="store_true", help="sftp: run idle, then again with a CPU hog on one core"
-    )
-    sp.add_argument(
+    bp.add_argument("--big-mb", type=int, default=1024, help="--big: size of the single big file (MB)")
+    bp.add_argument("--medium-files", type=int, default=10, help="--big: number of medium files")
+    bp.add_argument("--medium-mb", type=int, default=100, help="--big: size of each medium file (MB)")
+    bp.add_argument("--load", action="store_true", help="run idle, then again with a CPU hog on one core")
+    bp.add_argument(
         "--profile",
         nargs="?",
         const="fork-pool-1",
-        help="sftp: profile one contender (default fork-pool-1) once more; print where its client CPU goes",
+        help="profile one contender (default fork-pool-1) once more; print where its client CPU goes",
     )
-    sp.add_argument("--rounds", type=int, default=2, help="sftp: rounds, order alternating (best is shown)")
-    sp.add_argument("--seed", type=int, default=98, help="sftp: seed of the data set")
-    sp.add_argument("--chart", help="sftp: PNG to write (default .fork/bench/sftp.png; JSON beside it)")
-    sp.add_argument(
+    bp.add_argument("--rounds", type=int, default=2, help="rounds, order alternating (best is shown)")
+    bp.add_argument("--seed", type=int, default=98, help="seed of the data set")
+    bp.add_argument("--chart", help="PNG to write (default .fork/bench/sftp.png; JSON beside it)")
+    bp.add_argument(
         "--contenders",
-        help="sftp: comma-separated subset of openssh, base-sync, base-sync-reconnect, base-pool, "
+        help="comma-separated subset of openssh, base-sync, base-sync-reconnect, base-pool, "
         "fork-pool-1, fork-pool-2, fork-files-2 (default: all but fork-files-2)",
     )
-    sp.add_argument(
+    bp.add_argument(
         "--subset",
         type=int,
         default=200,
         metavar="N",
-        help="sftp: files of base-sync-reconnect (one SSH connection per file), the first N sorted "
-        "(default 200)",
+        help="files of base-sync-reconnect (one SSH connection per file), the first N sorted (default 200)",
     )
-    sp.add_argument(
+    bp.add_argument(
         "--mapped",
         type=int,
         default=100,
         metavar="N",
-        help="sftp: mapped SFTPOperator over the first N files, one task instance each, upstream base and "
+        help="mapped SFTPOperator over the first N files, one task instance each, upstream base and "
         "fork (default 100; 0: off)",
     )
-    label_opt(sp)
-    python_opt(sp)
+    bp = bench("iterate", cmd_bench_iterate, ".iterate() vs .expand() vs asyncio.gather")
+    bp.add_argument("--items", default="1000,100000", help="comma-separated item counts")
+    bp.add_argument("--concurrency", type=int, default=16, help="items at once (iterate, gather)")
+    bp.add_argument("--expand-max", type=int, default=250, help="most items .expand() runs over")
+    bp.add_argument(
+        "--progress-runs", type=int, default=3, help="runs with progress publishing on and off (0: none)"
+    )
     sp = add(
         "upstream-branch", cmd_upstream_branch, "apply the series to your apache/airflow clone as a branch"
     )
