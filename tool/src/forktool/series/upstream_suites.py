@@ -320,6 +320,8 @@ def report(results: dict[str, SuiteResult], known: dict[str, str]) -> int:
         broken += sorted(f"{name}: {t} ({patched.by_test[t]})" for t in result.regressions(known))
         for test in sorted(base.failing() - set(known)):
             print(f"note: {name}: {test} fails on the base but is not in devel-common/known-failures.txt")
+        for test in sorted(t for t in known if base.by_test.get(t) == "passed"):
+            print(f"note: {name}: {test} passes on the base: remove it from devel-common/known-failures.txt")
         fixed = sorted(set(known) & base.failing() & {t for t, o in patched.by_test.items() if o == "passed"})
         for test in fixed:
             print(f"fixed by the series: {name}: {test}")
