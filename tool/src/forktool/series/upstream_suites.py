@@ -321,7 +321,10 @@ def report(results: dict[str, SuiteResult], known: dict[str, str]) -> int:
         for test in sorted(base.failing() - set(known)):
             print(f"note: {name}: {test} fails on the base but is not in devel-common/known-failures.txt")
         for test in sorted(t for t in known if base.by_test.get(t) == "passed"):
-            print(f"note: {name}: {test} passes on the base: remove it from devel-common/known-failures.txt")
+            print(
+                f"note: {name}: {test} passed on the base in this run although"
+                " devel-common/known-failures.txt lists it: remove it if it is stale"
+            )
         fixed = sorted(set(known) & base.failing() & {t for t, o in patched.by_test.items() if o == "passed"})
         for test in fixed:
             print(f"fixed by the series: {name}: {test}")
