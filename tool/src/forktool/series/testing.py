@@ -34,8 +34,10 @@ VERSION_SENSITIVE = (
 #: runner, supervisor and fork code as the LocalExecutor tests beside it (which do run on every version of
 #: the matrix); what it adds is the executor's process tree (Redis, prefork pool, warm shutdown), which does
 #: not depend on the interpreter's version, and it costs about as long as all other integration tests
-#: together. `./fork test --python X` runs everything on X.
-FIRST_VERSION_ONLY = ("tests/celery",)
+#: together. tests/test_task_progress_view.py drives the Progress plugin's React bundle and FastAPI routes
+#: in a browser (about 3 minutes); the task side it shows, progress publishing, runs on every version in
+#: tests/test_iterate_progress_api.py. `./fork test --python X` runs everything on X.
+FIRST_VERSION_ONLY = ("tests/celery", "tests/test_task_progress_view.py")
 
 
 PLAIN_PYTEST = ["-m", "pytest", "-p", "no:cacheprovider", "-o", "asyncio_default_fixture_loop_scope=function"]

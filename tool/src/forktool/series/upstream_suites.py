@@ -234,11 +234,17 @@ def run_upstream_suites(
     if not suites:
         say("the series touches no distribution with an upstream suite: nothing to run")
         return 0
-    trees = {"base": base_worktree(ws, git), "patched": ws.tree}
-    pythons = {
-        "base": ensure_env(ws, pins, label, base=True, interpreter=interpreter),
-        "patched": ensure_env(ws, pins, label, interpreter=interpreter),
-    }
+    # The base's worktree and environment are made when the base first runs (without --full-base it
+    # often does not run at all).
+    trees = {"patched": ws.tree}
+    pythons = {"patched": ensure_env(ws, pins, label, interpreter=interpreter)}
+
+    def prepare(variant: str) -> Path:
+        if variant not in trees:
+            trees[variant] = base_worktree(ws, git)
+            pythons[variant] = ensure_env(ws, pins, label, base=True, interpreter=interpreter)
+        return trees[variant]
+
     sshd = None
     if any(s.needs_sshd for s in suites):
         if os.geteuid() != 0:
@@ -252,7 +258,7 @@ def run_upstream_suites(
 
     def run(suite: Suite, variant: str, only: list[str] | None = None) -> Outcomes:
         server = sshd if suite.needs_sshd else None
-        return run_suite(ws, suite, variant, trees[variant], pythons[variant], server, only)
+        return run_suite(ws, suite, variant, prepare(variant), pythons[variant], server, only)
 
     try:
         for suite in suites:
@@ -271,7 +277,11 @@ def run_upstream_suites(
             if not full_base:
                 passing = {t for t, o in patched.by_test.items() if o == "passed"}
                 ask = (patched.failing() - expected) | (set(known) & passing)
-                files = sorted({t.split("::")[0] for t in ask} & existing_files(trees["base"], suite))
+                files = (
+                    sorted({t.split("::")[0] for t in ask} & existing_files(prepare("base"), suite))
+                    if ask
+                    else []
+                )
                 if files:
                     base = run(suite, "base", files)
             results[suite.name] = SuiteResult(patched, base, full_base)
