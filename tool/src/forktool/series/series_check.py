@@ -31,8 +31,15 @@ from forktool.progress import say
 from forktool.series.env import ensure_env, env_vars
 from forktool.series.git import Git
 from forktool.series.pins import Pins
-from forktool.series.tree import BASE_TAG, apply_series, ensure_tree, series
-from forktool.series.upstream_suites import SUITES, Suite, known_failures, run_suite
+from forktool.series.tree import apply_series, ensure_tree, series
+from forktool.series.upstream_suites import (
+    SUITES,
+    Suite,
+    fresh_base_worktree,
+    known_failures,
+    run_suite,
+    start_sshd_22,
+)
 from forktool.stack.sshd import Sshd
 from forktool.workspace import Workspace
 
@@ -94,7 +101,7 @@ def check_series(
     only: list[str] | None = None,
     run_tests: bool = True,
 ) -> int:
-    ensure_tree(ws, pins)
+    git = ensure_tree(ws, pins)
     patches = series(ws)
     if not patches:
         say("patches/series is empty: nothing to check")
@@ -103,12 +110,7 @@ def check_series(
     if only and not selected:
         raise ForkError(f"no patch of the series starts with {', '.join(only)}", "see patches/series")
     python = ensure_env(ws, pins, label, interpreter=interpreter)
-    work = ws.state / "series-check"
-    git = Git(ws.tree)
-    git.run("worktree", "prune")
-    if work.exists():
-        git.run("worktree", "remove", "--force", str(work), check=False)
-    git.run("worktree", "add", "--detach", "--force", str(work), BASE_TAG)
+    work = fresh_base_worktree(git, ws.state / "series-check")
     wgit = Git(work)
     src_roots = [f"{d.folder}/src" for d in pins.dists]
     pythonpath = [work / root for root in src_roots if (work / root).is_dir()]
@@ -139,12 +141,11 @@ def check_series(
                 for name, files in by_suite.items():
                     suite = next(s for s in SUITES if s.name == name)
                     if suite.needs_sshd and sshd is None:
-                        if os.geteuid() != 0:
-                            raise ForkError(
-                                f"the tests of {patch.name} need an sshd on 127.0.0.1:22",
-                                "run as root (as CI does), or --no-tests",
-                            )
-                        sshd = Sshd(ws.state / "sshd-22", 22, "root").start()
+                        sshd = start_sshd_22(
+                            ws,
+                            f"the tests of {patch.name} need an sshd on 127.0.0.1:22",
+                            "run as root (as CI does), or --no-tests",
+                        )
                     outcomes = run_suite(
                         ws,
                         suite,

@@ -122,11 +122,23 @@ def base_worktree(ws: Workspace, git: Git) -> Path:
     base = git.out("rev-parse", BASE_TAG)
     if path.exists() and (path / ".git").exists() and Git(path).out("rev-parse", "HEAD") == base:
         return path
+    return fresh_base_worktree(git, path)
+
+
+def fresh_base_worktree(git: Git, path: Path) -> Path:
+    """A new detached worktree of the base commit at `path` (whatever was there is removed)."""
     git.run("worktree", "prune")
     if path.exists():
         git.run("worktree", "remove", "--force", str(path), check=False)
     git.run("worktree", "add", "--detach", "--force", str(path), BASE_TAG)
     return path
+
+
+def start_sshd_22(ws: Workspace, problem: str, hint: str) -> Sshd:
+    """The sshd on 127.0.0.1:22 that the sftp and ssh suites expect (their tests hard-code the port)."""
+    if os.geteuid() != 0:
+        raise ForkError(problem, hint)
+    return Sshd(ws.state / "sshd-22", 22, "root").start()
 
 
 def selected_suites(git: Git, pins: Pins, names: list[str] | None) -> list[Suite]:
@@ -247,11 +259,9 @@ def run_upstream_suites(
 
     sshd = None
     if any(s.needs_sshd for s in suites):
-        if os.geteuid() != 0:
-            raise ForkError(
-                "the sftp and ssh suites need an sshd on 127.0.0.1:22", "run as root (as CI does)"
-            )
-        sshd = Sshd(ws.state / "sshd-22", 22, "root").start()
+        sshd = start_sshd_22(
+            ws, "the sftp and ssh suites need an sshd on 127.0.0.1:22", "run as root (as CI does)"
+        )
     known = known_failures(ws)
     results: dict[str, SuiteResult] = {}
     flaky: list[str] = []
