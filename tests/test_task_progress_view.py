@@ -314,7 +314,12 @@ def test_view_matches_api_while_running(watched):
     assert number(view["counters"]["in_flight"]) == api["in_flight"]
     assert [int(r["index"]) for r in view["rows"]] == [f["index"] for f in api["failures"]]
     assert [r["error"] for r in view["rows"]] == [f["error"] for f in api["failures"]]
-    assert f"{api['percent']:.1f}%" in view["label"] or f"{api['percent']}%" in view["label"]
+    # The label reads like "48.5% · 970 of 2,000"; a whole percent drops its ".0" ("48% · 960 of 2,000").
+    label = re.fullmatch(r"([\d.]+)% · ([\d,]+) of ([\d,]+)", view["label"])
+    assert label, view["label"]
+    assert float(label[1]) == api["percent"]
+    assert number(label[2]) == api["done"] + api["failed"]
+    assert number(label[3]) == ITEMS
 
 
 def test_view_dump_button_and_theme(watched):

@@ -99,6 +99,10 @@ if not SKIP_DB_TESTS:
 
 if not os.environ.get("AIRFLOW_HOME"):
     os.environ["AIRFLOW_HOME"] = os.path.join(tempfile.gettempdir(), "airflow-fork-tests-home")
+if os.environ.get("PYTEST_XDIST_WORKER") and not SKIP_DB_TESTS:
+    # SQLite takes one writer at a time: each xdist worker gets a home, so a metadata DB, of its own
+    # (pytest-xdist sets PYTEST_XDIST_WORKER before the worker imports any plugin).
+    os.environ["AIRFLOW_HOME"] = os.path.join(os.environ["AIRFLOW_HOME"], os.environ["PYTEST_XDIST_WORKER"])
 AIRFLOW_HOME = Path(os.environ["AIRFLOW_HOME"])
 AIRFLOW_HOME.mkdir(parents=True, exist_ok=True)
 

@@ -36,8 +36,15 @@ VERSION_SENSITIVE = (
 #: not depend on the interpreter's version, and it costs about as long as all other integration tests
 #: together. tests/test_task_progress_view.py drives the Progress plugin's React bundle and FastAPI routes
 #: in a browser (about 3 minutes); the task side it shows, progress publishing, runs on every version in
-#: tests/test_iterate_progress_api.py. `./fork test --python X` runs everything on X.
-FIRST_VERSION_ONLY = ("tests/celery", "tests/test_task_progress_view.py")
+#: tests/test_iterate_progress_api.py. The demo DAGs' tests (what `./fork demo` runs, on the default Python)
+#: are made of parts that the other tests run on every version (about a minute). `./fork test --python X`
+#: runs everything on X.
+FIRST_VERSION_ONLY = (
+    "tests/celery",
+    "tests/test_task_progress_view.py",
+    "tests/test_demo_dag.py",
+    "tests/sftp/test_sftp_demo_dag.py",
+)
 
 
 PLAIN_PYTEST = ["-m", "pytest", "-p", "no:cacheprovider", "-o", "asyncio_default_fixture_loop_scope=function"]
@@ -95,13 +102,17 @@ def run_tests(
     pytest = [*PLAIN_PYTEST, *extra]
     outcome: list[tuple[str, int | None, float]] = []  # (stage, exit code or None: not run, seconds)
 
-    def stage(name: str, interpreter: Interpreter, paths: str, *args: str) -> None:
+    def command(interpreter: Interpreter, paths: str, *args: str) -> tuple[list[str], dict[str, str]]:
         python = ensure_env(ws, pins, label, interpreter=interpreter)
         env = env_vars(python)
         env.update(PYTHONPATH=str(ws.root / "tool" / "src"), FORK_ROOT=str(ws.root))
+        return [str(python), *pytest, *args, paths], env
+
+    def stage(name: str, interpreter: Interpreter, paths: str, *args: str) -> None:
+        argv, env = command(interpreter, paths, *args)
         say(f"== {name}: {interpreter} ==")
         start = time.monotonic()
-        code = subprocess.run([str(python), *pytest, *args, paths], cwd=ws.root, env=env).returncode
+        code = subprocess.run(argv, cwd=ws.root, env=env).returncode
         outcome.append((f"{name} (Python {interpreter.minor})", code, time.monotonic() - start))
 
     say("== series: export --check ==")
@@ -110,11 +121,23 @@ def run_tests(
     if stale:
         say(f"re-exporting the series changes: {', '.join(stale)} (run ./fork apply, ./fork export)")
     outcome.append(("export check", 1 if stale else 0, time.monotonic() - start))
-    stage("tool tests", integration[0], "tool/tests")
-    # The imports of each patch on its predecessors; each patch's own tests: `./fork check-series`.
+    # The tool's tests and the imports of each patch on its predecessors (each patch's own tests:
+    # `./fork check-series`) keep one core busy each: they run side by side, the tool's tests' output
+    # is printed when both are done.
+    argv, env = command(integration[0], "tool/tests")
+    log = ws.state / "tool-tests.log"
+    log.parent.mkdir(parents=True, exist_ok=True)
+    say(f"== tool tests: {integration[0]}, beside the series check (log: {log}) ==")
     start = time.monotonic()
-    code = check_series(ws, pins, label, integration[0], run_tests=False)
-    outcome.append(("series check, imports per patch", code, time.monotonic() - start))
+    with log.open("w") as out:
+        tool_tests = subprocess.Popen(argv, cwd=ws.root, env=env, stdout=out, stderr=subprocess.STDOUT)
+        try:
+            code = check_series(ws, pins, label, integration[0], run_tests=False)
+            outcome.append(("series check, imports per patch", code, time.monotonic() - start))
+        finally:
+            tool_code = tool_tests.wait()
+    print(log.read_text(errors="replace"), end="", flush=True)
+    outcome.append((f"tool tests (Python {integration[0].minor})", tool_code, time.monotonic() - start))
     for version in unit_test_versions(pythons, integration, upstream):
         interpreter = next((i for i in integration if i.minor == version), None) or find(version)
         if interpreter is None:

@@ -64,7 +64,9 @@ SUITES = (
         "task-sdk",
         ("-o", "addopts=--asyncio-mode=strict -p no:legacypath --disable-warnings", "-n", "2"),
     ),
-    Suite("standard", "providers/standard", tuple(PROVIDER_ARGS)),
+    # Two xdist workers, each with a metadata DB of its own (devel-common's tests_common): the suite's
+    # virtualenv and external-Python tests keep one core busy for minutes.
+    Suite("standard", "providers/standard", (*PROVIDER_ARGS, "-n", "2")),
     Suite("sftp", "providers/sftp", tuple(PROVIDER_ARGS), needs_sshd=True),
     Suite("ssh", "providers/ssh", tuple(PROVIDER_ARGS), needs_sshd=True),
 )
