@@ -165,8 +165,10 @@ def run_suite(
     sshd: Sshd | None,
     only: list[str] | None = None,
     sources: list[Path] | None = None,
+    workers: bool = False,
 ) -> Outcomes:
-    """Run the suite (or `only` these test ids, one process, for a rerun) and read every test's outcome.
+    """Run the suite (or `only` these test ids, in one process unless `workers`: the suite's xdist
+    workers, if it has any) and read every test's outcome.
 
     `sources`: folders put first on PYTHONPATH, so that their modules are imported instead of the
     environment's (./fork check-series runs each patch's sources over the environment of the series)."""
@@ -193,7 +195,7 @@ def run_suite(
     what = f"rerun of {len(only)} test(s)" if only else "suite"
     say(f"{variant}: {suite.name} {what} (log: {log})")
     args = [*only] if only else ["tests"]
-    options = [a for a in suite.args if a not in ("-n", "2")] if only else list(suite.args)
+    options = [a for a in suite.args if a not in ("-n", "2")] if only and not workers else list(suite.args)
     with log.open("w") as out:
         subprocess.run(
             [str(python), "-m", "pytest", *args, *COMMON_ARGS, *options],
