@@ -1,4 +1,4 @@
-"""The awaitable accessors (patch 0005 and the in-process asend of 0004): one async task using all of
+"""The awaitable accessors (patch 0006, over the request ids of 0005): one async task using all of
 them, under the real supervisor, plain ``dag.test()`` and ``airflow tasks test``; and upstream's async
 task state store example Dag, which fails its first try on purpose and resumes on the retry."""
 

@@ -1,4 +1,4 @@
-"""Async callables under the standard provider's decorators (patch 0006), through the real supervisor:
+"""Async callables under the standard provider's decorators (patch 0007), through the real supervisor:
 each task leaves a side-effect file proving what ran, where; and an async generator callable is
 rejected when the Dag is parsed."""
 

@@ -1,5 +1,5 @@
 """Supervisor comms under concurrency and cancellation, through the real supervisor and execution API
-(patch 0004): many concurrent async requests, some cancelled, each answered with its own reply; and
+(patch 0005): many concurrent async requests, some cancelled, each answered with its own reply; and
 blocking calls from the event loop while async requests are in flight."""
 
 from __future__ import annotations
@@ -70,7 +70,7 @@ def test_sync_variable_get_in_async_task_with_requests_in_flight(requests_run):
     run, recorded = requests_run
     r = recorded.get("sync_in_async")
     assert r is not None, run.output[-4000:]
-    # Served (patch 0004 made DeadlockImminentError obsolete); the task did not hang.
+    # Served (patch 0005 made DeadlockImminentError obsolete); the task did not hang.
     assert r["error"] is None, r["error"]
     assert r["values"] == ["hello"] * 50
     assert r["avalues"] == ["hello"] * 50

@@ -18,8 +18,8 @@ from forktool.series.upstream_suites import run_upstream_suites
 from forktool.workspace import Workspace
 
 #: Upstream unit tests of the parts of the series whose code paths depend on the Python version: the task
-#: event loop and its blocking-call detector (0001-0003), the SIGUSR2 task-tree dump and its
-#: asyncio.capture_call_graph gate (0010). Run on every supported Python installed here (or on each
+#: event loop and its blocking-call detector (0001-0004), the SIGUSR2 task-tree dump and its
+#: asyncio.capture_call_graph gate (0015). Run on every supported Python installed here (or on each
 #: --python), so each version's path runs where its interpreter exists and shows its skip reason elsewhere.
 VERSION_SENSITIVE = (
     "task-sdk",
