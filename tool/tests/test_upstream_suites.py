@@ -10,7 +10,7 @@ from pathlib import Path
 
 from conftest import REPO
 
-from forktool.series.upstream_suites import Outcomes, SuiteResult, report
+from forktool.series.upstream_suites import SUITES, Outcomes, SuiteResult, report, without_workers
 
 
 def run_with_outcomes_plugin(tests: Path, *options: str) -> list[dict[str, str]]:
@@ -155,3 +155,9 @@ def test_without_a_full_base_run_known_failures_stand_for_the_base_files_not_run
     assert "note: standard: f.py::ran_fails fails on the base but is not in" in out
     assert "the base ran 1 test file(s) the comparison needed" in out
     assert not any(line.startswith("standard   base") for line in out.splitlines()), "no partial base row"
+
+
+def test_reruns_drop_only_the_xdist_option_and_its_value():
+    assert without_workers(("-q", "-n", "2", "--timeout=2", "2")) == ["-q", "--timeout=2", "2"]
+    for suite in SUITES:
+        assert "-n" not in without_workers(suite.args), suite.name

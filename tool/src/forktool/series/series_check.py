@@ -155,7 +155,7 @@ def check_series(
                         sshd if suite.needs_sshd else None,
                         files,
                         pythonpath,
-                        workers=len(files) > 1,  # e.g. 0007's python-operator suites: minutes each
+                        workers=len(files) > 1,  # several files: the suite's xdist workers share them
                     )
                     result.tests += sum(1 for o in outcomes.by_test.values() if o != "collection-error")
                     result.failures += sorted(

@@ -195,7 +195,7 @@ def run_suite(
     what = f"rerun of {len(only)} test(s)" if only else "suite"
     say(f"{variant}: {suite.name} {what} (log: {log})")
     args = [*only] if only else ["tests"]
-    options = [a for a in suite.args if a not in ("-n", "2")] if only and not workers else list(suite.args)
+    options = without_workers(suite.args) if only and not workers else list(suite.args)
     with log.open("w") as out:
         subprocess.run(
             [str(python), "-m", "pytest", *args, *COMMON_ARGS, *options],
@@ -214,6 +214,20 @@ def run_suite(
         if "reason" in record:
             result.reasons[record["nodeid"]] = record["reason"]
     return result
+
+
+def without_workers(args: tuple[str, ...]) -> list[str]:
+    """`args` without pytest-xdist's ``-n N``: one process."""
+    kept: list[str] = []
+    skip = False
+    for arg in args:
+        if skip:
+            skip = False
+        elif arg == "-n":
+            skip = True
+        else:
+            kept.append(arg)
+    return kept
 
 
 @dataclass
