@@ -27,6 +27,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from forktool.bench.chart import draw_chart
 from forktool.errors import ForkError
 from forktool.interpreters import Interpreter
 from forktool.progress import say
@@ -487,14 +488,7 @@ def run(ws: Workspace, pins: Pins, label: str, opts: Options, interpreter: Inter
         )
         + "\n"
     )
-    drawn = subprocess.run(
-        [str(pythons["fork"]), str(ws.root / "bench" / "sftp" / "chart.py"), str(results), str(chart)],
-        env=env_vars(pythons["fork"]),
-    )
-    if drawn.returncode:
-        raise ForkError(
-            "drawing the chart failed", "see the output above (matplotlib: requirements/test.txt)"
-        )
+    draw_chart(pythons["fork"], ws.root / "bench" / "sftp" / "chart.py", results, chart)
     print(f"\nresults: {results}\nchart:   {chart}")
     bad = sum(r.bad for r in rows) + sum(r.bad for r in mapped)
     if bad:
