@@ -128,7 +128,14 @@ BENCH_DEFAULTS = {
         "subset": 200,
         "mapped": 100,
     },
-    "iterate": {"items": "1000,100000", "concurrency": 16, "expand_max": 250, "progress_runs": 3},
+    "iterate": {
+        "items": "1000,100000",
+        "concurrency": 16,
+        "expand_max": 250,
+        "progress_runs": 3,
+        "checkpoints": True,
+        "chart": None,
+    },
 }
 
 
@@ -150,3 +157,5 @@ def test_bench_options_parse_as_before() -> None:
     assert (args.profile, args.files, args.python) == ("fork-pool-1", 2000, "3.12")
     args = parser().parse_args(["bench", "accessors", "--api-latency-ms", "5", "--label", "acme.1"])
     assert (args.api_latency_ms, args.label) == (5.0, "acme.1")
+    args = parser().parse_args(["bench", "iterate", "--no-checkpoints", "--chart", "out/it.png"])
+    assert (args.checkpoints, args.chart, args.items) == (False, "out/it.png", "1000,100000")

@@ -196,6 +196,8 @@ def cmd_bench_iterate(ws: Workspace, pins: pins_mod.Pins, args: argparse.Namespa
         args.expand_max,
         _python(args),
         args.progress_runs,
+        checkpoints=args.checkpoints,
+        chart=Path(args.chart).resolve() if args.chart else None,
     )
 
 
@@ -408,13 +410,26 @@ def parser() -> argparse.ArgumentParser:
         help="mapped SFTPOperator over the first N files, one task instance each, upstream base and "
         "fork (default 100; 0: off)",
     )
-    bp = bench("iterate", cmd_bench_iterate, ".iterate() vs .expand() vs asyncio.gather")
+    bp = bench(
+        "iterate",
+        cmd_bench_iterate,
+        ".iterate() vs .expand() vs hand-written asyncio.gather and ThreadPoolExecutor.map",
+    )
     bp.add_argument("--items", default="1000,100000", help="comma-separated item counts")
-    bp.add_argument("--concurrency", type=int, default=16, help="items at once (iterate, gather)")
+    bp.add_argument(
+        "--concurrency", type=int, default=16, help="items at once (iterate, gather, thread pool)"
+    )
     bp.add_argument("--expand-max", type=int, default=250, help="most items .expand() runs over")
     bp.add_argument(
         "--progress-runs", type=int, default=3, help="runs with progress publishing on and off (0: none)"
     )
+    bp.add_argument(
+        "--no-checkpoints",
+        dest="checkpoints",
+        action="store_false",
+        help="skip the checkpoint writes and resume measurement (quick runs)",
+    )
+    bp.add_argument("--chart", help="PNG to write (default .fork/bench/iterate.png; JSON beside it)")
     sp = add(
         "upstream-branch", cmd_upstream_branch, "apply the series to your apache/airflow clone as a branch"
     )

@@ -1,4 +1,5 @@
-"""Benchmark: no-op items through ``.iterate()`` vs ``.expand()`` vs a hand-written ``asyncio.gather`` task.
+"""Benchmark: no-op items through ``.iterate()`` vs ``.expand()`` vs hand-written ``asyncio.gather`` and
+``ThreadPoolExecutor.map`` tasks.
 
 One embedded Airflow of the fork (``AirflowStack``: SQLite, api-server on 127.0.0.1, LocalExecutor, the
 real supervisor) runs bench/dags/iterate_overhead.py: per item count, one DAG run per variant, each an
@@ -6,7 +7,9 @@ real supervisor) runs bench/dags/iterate_overhead.py: per item count, one DAG ru
 measured task's wall time (task instance start to end; for ``.expand()`` the first mapped instance's
 start to the last one's end, and the sum of their durations), the DAG run's wall time, the per-item
 overhead (task wall / n), and the peak RSS of the task process, read inside it by an
-``on_success_callback`` (for ``.expand()``: the largest over its task instances).
+``on_success_callback`` (for ``.expand()``: the largest over its task instances). Each variant's ratios
+are taken against the hand-written task of its kind (:data:`BASELINES`), and its peak RSS growth against
+the same variant at the smallest item count.
 
 On the same stack it then measures ``.iterate()``'s checkpoints (task-sdk ``iterate_checkpoint``): the
 checkpoint writes and deletes per 1,000 items of the workload the checkpoint faults were reported with
@@ -20,22 +23,29 @@ state store, see ``airflow.sdk.execution_time.progress_publisher``) is measured 
 the async ``.iterate()`` DAG with ``[task_progress] publish`` on and off, alternating, ``--progress-runs``
 runs each; the medians side by side, and the API writes of the runs with publishing on (the ``published``
 count of the final snapshot, read back through the public task state store API).
+
+Every run writes its results as JSON (:func:`results_data`: the rows, the checkpoint rows, the progress
+publishing runs, the load average before and after, the CPUs) and draws a PNG from it with
+bench/iterate/chart.py in the fork's environment: .fork/bench/iterate.png and .fork/bench/iterate.json by
+default.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import statistics
 import subprocess
 import tempfile
 import time
 import urllib.error
 import urllib.parse
-from dataclasses import dataclass, field
-from datetime import datetime
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from forktool.bench.chart import draw_chart
 from forktool.errors import ForkError
 from forktool.interpreters import Interpreter
 from forktool.progress import say
@@ -52,14 +62,21 @@ DEFAULT_CONCURRENCY = 16
 DEFAULT_EXPAND_MAX = 250
 #: Upstream's ``[core] max_map_length`` default: more mapped instances need it raised.
 MAX_MAP_LENGTH = 1024
-#: (label, DAG id) in the order of the table; the gather task is the reference of the ratios.
+#: (label, DAG id) in the order of the table.
 VARIANTS = (
     ("iterate async", "iterate_overhead_async"),
-    ("iterate threads", "iterate_overhead_threads"),
-    ("expand", "iterate_overhead_expand"),
     ("asyncio.gather", "iterate_overhead_gather"),
+    ("iterate threads", "iterate_overhead_threads"),
+    ("ThreadPoolExecutor.map", "iterate_overhead_threadpool"),
+    ("expand", "iterate_overhead_expand"),
 )
-REFERENCE = "asyncio.gather"
+#: The hand-written baseline each variant's ratios are taken against (async items: a semaphore and
+#: asyncio.gather; threaded items: ThreadPoolExecutor.map with as many threads). The baselines have none.
+BASELINES = {
+    "iterate async": "asyncio.gather",
+    "iterate threads": "ThreadPoolExecutor.map",
+    "expand": "asyncio.gather",
+}
 MEASURED_TASK = "noop"
 #: The workload of the checkpoint faults reported in issue 11: 80-180 ms items, concurrency 16.
 CHECKPOINT_ITEMS = 2000
@@ -270,9 +287,11 @@ def measure(
     concurrency: int,
     expand_max: int,
     progress_runs: int = 0,
+    checkpoints: bool = True,
 ) -> tuple[list[Row], list[CheckpointRow], ProgressCost | None]:
     """Run every variant at every item count on one started stack; the rows in table order, then the
-    checkpoint rows (:func:`measure_checkpoints`) and the cost of progress publishing.
+    checkpoint rows (:func:`measure_checkpoints`; none without `checkpoints`) and the cost of progress
+    publishing (None when `progress_runs` is 0).
 
     ``.expand()`` runs over at most `expand_max` items, once: a larger count is shown as not run, with the
     time it would take at the measured per-item rate.
@@ -309,7 +328,7 @@ def measure(
                     say(
                         f"{variant} x{ran:,}: {took:.1f} s" + (f" ({row.note})" if row.task_s is None else "")
                     )
-            checkpoint_rows = measure_checkpoints(stack, max(items))
+            checkpoint_rows = measure_checkpoints(stack, max(items)) if checkpoints else []
             if progress_runs > 0:
                 cost = measure_progress(stack, max(items), progress_runs)
         finally:
@@ -395,30 +414,69 @@ def _ratio(value: float | None, ref: float | None) -> str:
     return f"{value / ref:.2f}x" if value is not None and ref else "n/a"
 
 
+def baseline_of(row: Row, rows: list[Row]) -> Row | None:
+    """The row of `row`'s baseline (:data:`BASELINES`) at the same item count; None for a baseline itself
+    or when its row is missing."""
+    name = BASELINES.get(row.variant)
+    return next((r for r in rows if r.variant == name and r.items == row.items), None)
+
+
+def baseline_ratios(row: Row, rows: list[Row]) -> tuple[float | None, float | None]:
+    """(us per item, peak RSS) of `row` divided by those of its baseline (:func:`baseline_of`) in `rows`;
+    None where either side has no measurement."""
+    base = baseline_of(row, rows)
+    if base is None:
+        return None, None
+    us = row.per_item_us / base.per_item_us if row.per_item_us is not None and base.per_item_us else None
+    rss = row.rss_kb / base.rss_kb if row.rss_kb is not None and base.rss_kb else None
+    return us, rss
+
+
+def rss_growth_mb(rows: list[Row], row: Row) -> float | None:
+    """Peak RSS of `row` minus that of the same variant at the smallest item count in `rows`, in MB (MiB);
+    None for a row at the smallest count itself, and where either peak RSS is missing."""
+    smallest = min(r.items for r in rows)
+    if row.items == smallest or row.rss_kb is None:
+        return None
+    first = next((r for r in rows if r.variant == row.variant and r.items == smallest), None)
+    if first is None or first.rss_kb is None:
+        return None
+    return (row.rss_kb - first.rss_kb) / 1024
+
+
+def _growth(mb: float | None) -> str:
+    """Signed whole MB; a change of less than half a MB either way is +0, never -0."""
+    return "n/a" if mb is None else f"{round(mb):+,} MB"
+
+
 def print_table(rows: list[Row], concurrency: int) -> None:
     print(
         "\nNo-op items through the real supervisor (AirflowStack: LocalExecutor, parallelism 4); "
-        f"item concurrency {concurrency} for .iterate() and the gather task"
+        f"item concurrency {concurrency} for .iterate() and the hand-written tasks; load average "
+        f"{os.getloadavg()[0]:.2f} on {os.cpu_count()} CPUs"
     )
+    smallest = min(r.items for r in rows)
     head = (
-        f"{'variant':16} {'items':>8} {'TIs':>5} {'task wall':>10} {'sum of TIs':>11} {'DAG run':>9} "
-        f"{'us/item':>9} {'peak RSS':>9} {'us/item vs gather':>18} {'RSS vs gather':>14}"
+        f"{'variant':22} {'items':>9} {'TIs':>5} {'task wall':>10} {'sum of TIs':>11} {'DAG run':>9} "
+        f"{'us/item':>9} {'peak RSS':>9} {'vs ' + format(smallest, ','):>10} {'baseline':>22} "
+        f"{'us/item vs base':>15} {'RSS vs base':>11}"
     )
     notes: list[str] = []
     for n in dict.fromkeys(r.items for r in rows):
         group = [r for r in rows if r.items == n]
-        ref = next((r for r in group if r.variant == REFERENCE), None)
-        ref_us = ref.per_item_us if ref else None
-        ref_rss = float(ref.rss_kb) if ref and ref.rss_kb else None
         print(f"\n{n:,} items\n{head}\n{'-' * len(head)}")
         for r in group:
             rss_mb = r.rss_kb / 1024 if r.rss_kb is not None else None
+            growth = rss_growth_mb(rows, r)
+            base = BASELINES.get(r.variant)
+            us_ratio, rss_ratio = baseline_ratios(r, rows)
             print(
-                f"{r.variant:16} {r.ran or n:>8,} {r.instances or '':>5} {_fmt(r.task_s, '.2f', 's'):>10} "
+                f"{r.variant:22} {r.ran or n:>9,} {r.instances or '':>5} {_fmt(r.task_s, '.2f', 's'):>10} "
                 f"{_fmt(r.ti_sum_s, '.2f', 's'):>11} {_fmt(r.dagrun_s, '.1f', 's'):>9} "
                 f"{_fmt(r.per_item_us, ',.1f'):>9} {_fmt(rss_mb, '.0f', ' MB'):>9} "
-                f"{_ratio(r.per_item_us, ref_us):>18} "
-                f"{_ratio(r.rss_kb, ref_rss):>14}"
+                f"{_growth(growth) if n != smallest else '':>10} {base or '':>22} "
+                f"{_fmt(us_ratio, '.2f', 'x') if base else '':>15} "
+                f"{_fmt(rss_ratio, '.2f', 'x') if base else '':>11}"
             )
             if r.note:
                 notes.append(f"  {r.variant}, {n:,} items: {r.note}")
@@ -426,10 +484,75 @@ def print_table(rows: list[Row], concurrency: int) -> None:
         "\ntask wall: the measured task instance's start to end (expand: first mapped instance's start "
         "to the last one's end);\nus/item: task wall / items run; DAG run: dag.test() including the items "
         "task;\npeak RSS: getrusage(RUSAGE_SELF).ru_maxrss in the task process after the task (expand: "
-        "largest instance)"
+        f"largest instance);\nvs {smallest:,}: peak RSS growth over the same variant with {smallest:,} "
+        "items; baseline: the hand-written task the ratios are taken against"
     )
     if notes:
         print("\n".join(["notes:", *notes]))
+
+
+def results_data(
+    rows: list[Row],
+    checkpoint_rows: list[CheckpointRow],
+    cost: ProgressCost | None,
+    concurrency: int,
+    expand_max: int,
+    load: dict[str, list[float]],
+) -> dict[str, Any]:
+    """The run as JSON-ready data (what bench/iterate/chart.py draws): ``rows`` (every :class:`Row` field
+    plus ``per_item_us``, ``rss_growth_mb``, ``baseline``, ``per_item_vs_baseline``, ``rss_vs_baseline``),
+    ``checkpoints`` (with ``writes_per_1000``, ``deletes_per_1000``), ``progress_publishing`` (None when
+    not measured; the runs and their medians), ``load_average`` (``before``/``after``: os.getloadavg()),
+    ``cpus``, ``concurrency``, ``expand_max``, ``baselines`` and ``when`` (UTC, ISO 8601)."""
+
+    def row(r: Row) -> dict[str, Any]:
+        us_ratio, rss_ratio = baseline_ratios(r, rows)
+        return {
+            **asdict(r),
+            "per_item_us": r.per_item_us,
+            "rss_growth_mb": rss_growth_mb(rows, r),
+            "baseline": BASELINES.get(r.variant),
+            "per_item_vs_baseline": us_ratio,
+            "rss_vs_baseline": rss_ratio,
+        }
+
+    def median(values: list[float]) -> float | None:
+        return statistics.median(values) if values else None
+
+    progress = None
+    if cost is not None:
+        progress = {
+            **asdict(cost),
+            "on_items_median_s": median(cost.on_items_s),
+            "off_items_median_s": median(cost.off_items_s),
+            "on_task_median_s": median(cost.on_task_s),
+            "off_task_median_s": median(cost.off_task_s),
+        }
+    return {
+        "benchmark": "iterate",
+        "when": datetime.now(UTC).isoformat(timespec="seconds"),
+        "cpus": os.cpu_count(),
+        "load_average": load,
+        "concurrency": concurrency,
+        "expand_max": expand_max,
+        "baselines": BASELINES,
+        "rows": [row(r) for r in rows],
+        "checkpoints": [
+            {
+                **asdict(c),
+                "writes_per_1000": c.per_1000(c.writes),
+                "deletes_per_1000": c.per_1000(c.deletes),
+            }
+            for c in checkpoint_rows
+        ],
+        "progress_publishing": progress,
+    }
+
+
+def write_results(path: Path, data: dict[str, Any]) -> None:
+    """Write `data` (:func:`results_data`) to `path` as indented JSON, its folder created if missing."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(data, indent=1) + "\n")
 
 
 def run(
@@ -441,21 +564,45 @@ def run(
     expand_max: int,
     interpreter: Interpreter | None = None,
     progress_runs: int = 3,
+    *,
+    checkpoints: bool = True,
+    chart: Path | None = None,
 ) -> int:
-    """``./fork bench iterate``: build (if needed) the fork's environment, measure, print the tables."""
+    """``./fork bench iterate``: build (if needed) the fork's environment, measure, print the tables, write
+    the JSON and draw the PNG (`chart`, default .fork/bench/iterate.png; the JSON beside it).
+
+    Returns 1 if a measurement failed, else 0; raises ForkError on bad options.
+    """
     if not items or min(items) < 1:
         raise ForkError(f"--items must be positive counts, got {items}")
     if concurrency < 1 or expand_max < 1:
         raise ForkError("--concurrency and --expand-max must be at least 1")
     if progress_runs < 0:
         raise ForkError(f"--progress-runs must be 0 (off) or more, got {progress_runs}")
+    png = chart or ws.state / "bench" / "iterate.png"
+    if png.suffix.lower() != ".png":
+        raise ForkError(f"--chart must name a .png file, got {png}", "its JSON is written beside it")
     python = ensure_env(ws, pins, label, interpreter=interpreter)
+    load = {"before": list(os.getloadavg())}
     rows, checkpoint_rows, cost = measure(
-        python, ws.root / "bench" / "dags", ws.state, items, concurrency, expand_max, progress_runs
+        python,
+        ws.root / "bench" / "dags",
+        ws.state,
+        items,
+        concurrency,
+        expand_max,
+        progress_runs,
+        checkpoints,
     )
+    load["after"] = list(os.getloadavg())
     print_table(rows, concurrency)
-    print_checkpoints(checkpoint_rows)
+    if checkpoint_rows:
+        print_checkpoints(checkpoint_rows)
     if cost is not None:
         print_progress_cost(cost)
+    results = png.with_suffix(".json")
+    write_results(results, results_data(rows, checkpoint_rows, cost, concurrency, expand_max, load))
+    draw_chart(python, ws.root / "bench" / "iterate" / "chart.py", results, png)
+    print(f"\nresults: {results}\nchart:   {png}")
     failed = any(r.task_s is None and not r.note.startswith("not run") for r in rows)
     return 1 if failed or any(r.note for r in checkpoint_rows) else 0
