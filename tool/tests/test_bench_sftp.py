@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import cProfile
 import json
+import selectors
 import shutil
 import subprocess
 import sys
@@ -124,3 +126,18 @@ def test_chart_draws_subset_and_mapped_rows(tmp_path: Path) -> None:
     chart = REPO / "bench" / "sftp" / "chart.py"
     subprocess.run([sys.executable, str(chart), str(results), str(png)], check=True)
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_profile_breakdown_names_time_blocked_in_the_selector(tmp_path: Path) -> None:
+    selector = selectors.DefaultSelector()
+    profiler = cProfile.Profile()
+    profiler.enable()
+    selector.select(timeout=0.2)  # nothing registered: sleeps, as an idle event loop does
+    profiler.disable()
+    selector.close()
+    stats = tmp_path / "profile.pstats"
+    profiler.dump_stats(stats)
+    breakdown = bench_sftp.profile_breakdown(stats)
+    waiting = breakdown["waiting for I/O in the selector (not CPU)"]
+    assert waiting >= 0.15, breakdown
+    assert breakdown["other"] < 0.05, breakdown
