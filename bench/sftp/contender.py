@@ -190,6 +190,10 @@ def main() -> None:
     p.add_argument("--pool-size", type=int, default=None)
     p.add_argument("--in-flight", type=int, default=64, help="user-code: files at once")
     p.add_argument("--uvloop", action="store_true", help="run the event loop on uvloop")
+    p.add_argument(
+        "--asyncssh-sftp-level",
+        help="level of the asyncssh.sftp logger, as [logging] namespace_levels sets it in a task",
+    )
     p.add_argument("--profile", help="write a cProfile of the transfer to this file")
     args = p.parse_args()
     os.makedirs(args.dest, exist_ok=True)
@@ -202,6 +206,8 @@ def main() -> None:
         modules.append("airflow.providers.sftp.operators.sftp")
     for module in modules:  # imports are not what is measured
         importlib.import_module(module)
+    if args.asyncssh_sftp_level:
+        logging.getLogger("asyncssh.sftp").setLevel(args.asyncssh_sftp_level)
     if args.uvloop:
         import uvloop
 

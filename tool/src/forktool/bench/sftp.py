@@ -84,6 +84,12 @@ CONTENDERS += (
         ("user-code", "--in-flight", "64"),
     ),
     Contender(
+        "fork-user-quiet",
+        "fork: the same, asyncssh.sftp=WARNING",
+        "fork",
+        ("user-code", "--in-flight", "64", "--asyncssh-sftp-level", "WARNING"),
+    ),
+    Contender(
         "fork-pool-1-uvloop",
         "fork pool get_directory (1 conn, uvloop)",
         "fork",
@@ -119,6 +125,7 @@ DEFAULT_CONTENDERS = (
     "base-pool",
     "base-user",
     "fork-user",
+    "fork-user-quiet",
     "fork-pool-1",
     "fork-pool-2",
     "fork-pool-1-uvloop",
