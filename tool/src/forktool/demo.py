@@ -66,7 +66,10 @@ def run_demo(
             print(line)
     say(f"full log: {log}")
     shown = subprocess.run([str(python), str(ws.root / "demo" / "show_run.py"), DEMO_DAG], env=env).returncode
-    return shown or sftp_scenario(ws, pins, label, python, env, airflow, interpreter)
+    code = shown or sftp_scenario(ws, pins, label, python, env, airflow, interpreter)
+    if code == 0:
+        say(f"demo passed: {DEMO_DAG} and {SFTP_DAG} succeeded, every downloaded file verified")
+    return code
 
 
 def run_demo_celery(
