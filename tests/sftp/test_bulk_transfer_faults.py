@@ -187,6 +187,39 @@ async def test_directory_transfers_recreate_empty_directories(server: Server, tm
         assert check_tree(copy, {rel: d for rel, d in sums.items() if rel.endswith("f000.bin")}) == []
 
 
+class KillAfter(transfer.TransferListener):
+    """Kills every server-side connection when the given numbers of files are done (files in flight)."""
+
+    def __init__(self, sshd: Sshd, *after: int) -> None:
+        self.sshd, self.after, self.done, self.killed = sshd, set(after), 0, 0
+
+    def on_file(self, path: str, transferred: int, error: BaseException | None) -> None:
+        self.done += 1
+        if self.done in self.after:
+            self.killed += len(self.sshd.kill_connections())
+
+
+@pytest.mark.asyncio
+@pytest.mark.timeout(120)
+async def test_uploads_cut_by_killed_connections_leave_no_temporary_files(
+    server: Server, tmp_path: Path
+) -> None:
+    """A fresh user's report: the retried files were right, but each cut upload left its temporary file."""
+    src = tmp_path / "src"
+    sums = make_tree(src, dirs=4, files_per_dir=40)
+    killer = KillAfter(server.sshd, 30, 90)
+    pool = SFTPClientPool(server.conn_id)
+    try:
+        result = await transfer.put_directory(
+            pool, str(src), str(tmp_path / "put"), concurrency=8, block_size=1024, listener=killer
+        )
+    finally:
+        await pool.close()
+    assert killer.killed >= 2
+    assert result.retries > 0  # uploads were in flight when the connections were killed
+    assert check_tree(tmp_path / "put", sums) == []  # every file right, no *.sftp-part left
+
+
 # -- sshd restarted ------------------------------------------------------------------------------
 @pytest.fixture
 def restartable(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Server]:
