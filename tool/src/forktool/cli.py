@@ -314,7 +314,7 @@ def parser() -> argparse.ArgumentParser:
     label_opt(sp)
     python_opt(sp, many=True)
     sp.add_argument("pytest_args", nargs=argparse.REMAINDER, help="extra pytest arguments (e.g. -k name)")
-    sp = add("demo", cmd_demo, "build the patched Airflow and run the demo DAGs (SQLite, loopback)")
+    sp = add("demo", cmd_demo, "build the patched Airflow, run the demo DAGs (SQLite, or --executor celery)")
     label_opt(sp)
     sp.add_argument(
         "--executor",
