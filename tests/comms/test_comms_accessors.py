@@ -25,15 +25,6 @@ EXPECTED = {
 
 pytestmark = pytest.mark.timeout(600)
 
-IN_PROCESS_DAG_TEST = """
-import os, sys
-from airflow.dag_processing.dagbag import DagBag
-dag = DagBag(dag_folder=sys.argv[1]).get_dag(sys.argv[2])
-run = dag.test()
-print("DAG-TEST-PID", os.getpid())
-print("DAG-TEST-STATE", run.state)
-"""
-
 
 @pytest.fixture(scope="module")
 def conn(stack):
@@ -59,21 +50,13 @@ def test_accessors_through_the_real_supervisor(stack, conn, tmp_path):
     assert read(result_file) == EXPECTED
 
 
-def test_accessors_under_in_process_dag_test(stack, conn, tmp_path):
+def test_accessors_under_in_process_dag_test(dag_test_in_process, conn, tmp_path):
     result_file = tmp_path / "result.json"
-    proc = subprocess.run(
-        [str(stack.python), "-c", IN_PROCESS_DAG_TEST, str(stack.dags_folder), DAG_ID],
-        env={**stack.env, "FORK_TEST_RESULT": str(result_file)},
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    out = proc.stdout + proc.stderr
-    assert "DAG-TEST-STATE success" in proc.stdout, out[-4000:]
+    run = dag_test_in_process(DAG_ID, env={"FORK_TEST_RESULT": str(result_file)})
+    assert run.state == "success", run.output[-4000:]
     assert read(result_file) == EXPECTED
     # In-process: the task ran in the dag.test() interpreter itself, not in a supervised child.
-    pid = json.loads(result_file.read_text())["pid"]
-    assert f"DAG-TEST-PID {pid}" in proc.stdout
+    assert json.loads(result_file.read_text())["pid"] == run.pid
 
 
 def test_accessors_under_airflow_tasks_test(stack, conn, tmp_path):
