@@ -6,7 +6,8 @@
 Downloads read SRC_DIR on the server into the local DEST_DIR; uploads (fork-put, fork-bulk-op-put) write
 the local SRC_DIR to DEST_DIR on the server.
 
-Prints one JSON line {"name", "files", "seconds", "cpu"}: the transfer only (connection set-up
+Prints one JSON line {"name", "files", "seconds", "cpu", "sys"} (CPU in seconds; "sys" is the kernel's
+part of "cpu"): the transfer only (connection set-up
 included; interpreter start-up and imports excluded). FILE_LIST holds one path per line, relative to
 REMOTE_DIR: the whole set, or the subset a slow contender runs on (the benchmark writes it); the
 directory contenders (the fork's get_directory) list the tree themselves, as a user would.
@@ -22,6 +23,7 @@ import importlib
 import json
 import logging
 import os
+import resource
 import sys
 import time
 from collections.abc import Callable
@@ -213,17 +215,18 @@ def main() -> None:
 
         uvloop.install()
     profiler = cProfile.Profile() if args.profile else None
-    t0, c0 = time.perf_counter(), time.process_time()
+    t0, c0, s0 = time.perf_counter(), time.process_time(), resource.getrusage(resource.RUSAGE_SELF).ru_stime
     if profiler is not None:
         profiler.enable()
     files = CONTENDERS[args.name](args)
     if profiler is not None:
         profiler.disable()
     seconds, cpu = time.perf_counter() - t0, time.process_time() - c0
+    system = resource.getrusage(resource.RUSAGE_SELF).ru_stime - s0
     if profiler is not None:
         profiler.dump_stats(args.profile)
     print(
-        json.dumps({"name": args.name, "files": files, "seconds": seconds, "cpu": cpu}),
+        json.dumps({"name": args.name, "files": files, "seconds": seconds, "cpu": cpu, "sys": system}),
         flush=True,
     )
     sys.exit(0)

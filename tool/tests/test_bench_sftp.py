@@ -67,7 +67,7 @@ def test_verify_counts_against_the_subset_only(tmp_path: Path, data: tuple[Path,
 def test_rates_and_ratios_use_each_contenders_own_file_count(capsys: pytest.CaptureFixture[str]) -> None:
     contenders = [BY_NAME[n] for n in ("openssh", "base-sync-reconnect", "base-pool")]
     samples = {
-        "openssh": [Sample(0.5, 0.2), Sample(0.6, 0.2)],
+        "openssh": [Sample(0.5, 0.2, sys=0.05), Sample(0.6, 0.2, sys=0.15)],
         "base-sync-reconnect": [Sample(10.0, 5.0)],
         "base-pool": [Sample(1.5, 1.2)],
     }
@@ -79,11 +79,14 @@ def test_rates_and_ratios_use_each_contenders_own_file_count(capsys: pytest.Capt
     assert reconnect.vs_openssh == pytest.approx(5.0 / 1200)
     assert reconnect.vs_upstream_pool == pytest.approx(5.0 / 400)
     assert rows[0].files_s == 1200 and rows[0].median_files_s == pytest.approx(1100)
+    assert rows[0].sys_share == pytest.approx(0.25)  # the kernel's share of the best round's CPU
 
     bench_sftp._print_table(rows, 600, 7_000_000, 2)
     out = capsys.readouterr().out
     line = next(line for line in out.splitlines() if line.startswith("upstream SFTPHook (1 conn per file)*"))
     assert line.split()[6:11] == ["50", "5", "5", "0.0", "1/240"]
+    openssh = next(line for line in out.splitlines() if line.startswith("OpenSSH sftp get -r"))
+    assert openssh.split()[-3:] == ["0.333", "25%", "0"]  # cpu ms/file, sys, bad
     assert "* on the first 50 files (sorted) only" in out
     assert bench_sftp.ratio(0.1) == "0.10x" and bench_sftp.ratio(None) == "-"
 

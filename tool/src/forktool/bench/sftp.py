@@ -162,8 +162,9 @@ class Options:
 @dataclass
 class Sample:
     seconds: float
-    cpu: float
+    cpu: float  # client CPU seconds, user plus system
     bad: int = 0
+    sys: float = 0.0  # of `cpu`, the system (kernel) part: socket and file system calls
 
 
 @dataclass
@@ -179,6 +180,7 @@ class Row:
     files_s: float  # best of rounds
     median_files_s: float
     cpu_ms_per_file: float  # client CPU of the best round
+    sys_share: float  # of that CPU, the kernel's share (writing big files is mostly kernel time)
     vs_openssh: float | None
     vs_upstream_pool: float | None
     bad: int  # over all rounds
@@ -227,7 +229,7 @@ def _openssh(
     if proc.returncode:
         raise ForkError(f"OpenSSH sftp failed (exit {proc.returncode})", f"see {err.name}")
     # The rusage of a reaped process includes its reaped children: sftp's ssh transport.
-    return Sample(seconds, usage.ru_utime + usage.ru_stime), dest / src.name
+    return Sample(seconds, usage.ru_utime + usage.ru_stime, sys=usage.ru_stime), dest / src.name
 
 
 def _python(python: Path, env: dict[str, str], script: Path, argv: list[str], timeout: float) -> Sample:
@@ -246,7 +248,7 @@ def _python(python: Path, env: dict[str, str], script: Path, argv: list[str], ti
     result = json.loads(proc.stdout.strip().splitlines()[-1])
     if result["files"] != len(Path(argv[argv.index("--list") + 1]).read_text().split()):
         raise ForkError(f"{argv[0]} reported {result['files']} files transferred", f"see {err.name}")
-    return Sample(float(result["seconds"]), float(result["cpu"]))
+    return Sample(float(result["seconds"]), float(result["cpu"]), sys=float(result["sys"]))
 
 
 @dataclass
@@ -443,7 +445,8 @@ def run(ws: Workspace, pins: Pins, label: str, opts: Options, interpreter: Inter
                                     f"{set_name}, {condition}, round {rnd + 1}/{opts.rounds} {c.name:19} "
                                     f"{files[c.name] / sample.seconds:7.0f} files/s "
                                     f"{nbytes[c.name] / 1e6 / sample.seconds:7.1f} MB/s "
-                                    f"{sample.seconds:7.2f} s  cpu {sample.cpu:6.2f} s  bad {sample.bad}"
+                                    f"{sample.seconds:7.2f} s  cpu {sample.cpu:6.2f} s "
+                                    f"(sys {sample.sys:5.2f})  bad {sample.bad}"
                                 )
                     rows += _rows(contenders, samples, files, nbytes, condition, set_name)
                 if opts.profile and not opts.big and opts.profiled in by_name:
@@ -594,6 +597,7 @@ def _rows(
                 files_s=rate,
                 median_files_s=statistics.median(n / s.seconds for s in samples[c.name]),
                 cpu_ms_per_file=1000 * best[c.name].cpu / n,
+                sys_share=best[c.name].sys / best[c.name].cpu if best[c.name].cpu else 0.0,
                 vs_openssh=rate / ref if ref else None,
                 vs_upstream_pool=rate / upstream if upstream and c.direction == "get" else None,
                 bad=sum(s.bad for s in samples[c.name]),
@@ -622,14 +626,19 @@ def _print_table(
         f"{'contender':46} {'files':>6} {'files/s':>8} {'median':>8} {'MB/s':>7} {'vs OpenSSH':>10} "
         f"{'vs up.pool':>10}"
     )
-    print(f"{head} {'cpu ms/file':>11} {'bad':>4}")
+    print(f"{head} {'cpu ms/file':>11} {'sys':>4} {'bad':>4}")
     for r in rows:
         mark = "*" if r.files < files else ""
         print(
             f"{r.label + mark:46} {r.files:6d} {r.files_s:8.0f} {r.median_files_s:8.0f} {r.mb_s:7.1f} "
-            f"{ratio(r.vs_openssh):>10} {ratio(r.vs_upstream_pool):>10} {r.cpu_ms_per_file:11.3f} {r.bad:4d}"
+            f"{ratio(r.vs_openssh):>10} {ratio(r.vs_upstream_pool):>10} {r.cpu_ms_per_file:11.3f} "
+            f"{r.sys_share:4.0%} {r.bad:4d}"
         )
     print("vs OpenSSH: against OpenSSH's sftp in the same direction (get -r or put -r), same condition")
+    print(
+        "sys: the kernel's share of that client CPU (socket and file system calls); on some VMs the kernel's "
+        "cost of writing a big file's fresh pages varies several-fold between runs, for any client"
+    )
     if subsets := [r for r in rows if r.files < files]:
         print(
             f"* on the first {subsets[0].files} files (sorted) only: one SSH connection per file is too slow "
