@@ -84,7 +84,7 @@ def test_rates_and_ratios_use_each_contenders_own_file_count(capsys: pytest.Capt
     bench_sftp._print_table(rows, 600, 7_000_000, 2)
     out = capsys.readouterr().out
     line = next(line for line in out.splitlines() if line.startswith("upstream SFTPHook (1 conn per file)*"))
-    assert line.split()[6:11] == ["50", "5", "5", "0.0", "1/240"]
+    assert line.split()[6:12] == ["50", "5", "5", "0.0", "0.0", "1/240"]
     openssh = next(line for line in out.splitlines() if line.startswith("OpenSSH sftp get -r"))
     assert openssh.split()[-3:] == ["0.333", "25%", "0"]  # cpu ms/file, sys, bad
     assert "* on the first 50 files (sorted) only" in out
@@ -100,8 +100,10 @@ def test_put_rows_compare_with_openssh_put_in_the_same_condition() -> None:
         "fork-pool-1": [Sample(0.5, 0.4)],
     }
     files = dict.fromkeys(samples, 100)
+    samples["fork-put-1"] += [Sample(2.0, 0.4), Sample(4.0, 0.4)]
     rows = bench_sftp._rows(contenders, samples, files, dict.fromkeys(samples, 10_000_000), "loaded", "set")
     by_name = {r.name: r for r in rows}
+    assert by_name["fork-put-1"].median_mb_s == pytest.approx(5.0)  # big files: the median in MB/s
     assert by_name["fork-put-1"].vs_openssh == pytest.approx(2.0)  # against put -r, not get -r
     assert by_name["fork-pool-1"].vs_openssh == pytest.approx(2.0)
     assert by_name["fork-put-1"].mb_s == pytest.approx(10.0)

@@ -176,6 +176,7 @@ class Row:
     data_set: str
     bytes: int  # bytes per round
     mb_s: float  # best of rounds, MB (10^6 bytes) per second
+    median_mb_s: float
     files: int  # files per round: the whole set, or the first `subset` for a subset contender
     files_s: float  # best of rounds
     median_files_s: float
@@ -581,7 +582,7 @@ def _rows(
     nbytes = nbytes or {}
     rows = []
     for c in contenders:
-        n = files[c.name]
+        n, size = files[c.name], nbytes.get(c.name, 0)
         rate = rate_of[c.name]
         ref = reference[c.direction]
         rows.append(
@@ -591,8 +592,9 @@ def _rows(
                 env=c.env,
                 condition=condition,
                 data_set=data_set,
-                bytes=nbytes.get(c.name, 0),
-                mb_s=nbytes.get(c.name, 0) / 1e6 / best[c.name].seconds,
+                bytes=size,
+                mb_s=size / 1e6 / best[c.name].seconds,
+                median_mb_s=statistics.median(size / 1e6 / s.seconds for s in samples[c.name]),
                 files=n,
                 files_s=rate,
                 median_files_s=statistics.median(n / s.seconds for s in samples[c.name]),
@@ -623,18 +625,19 @@ def _print_table(
         f"{rounds} round(s); {how}; load average now {os.getloadavg()[0]:.2f} on {os.cpu_count()} CPUs"
     )
     head = (
-        f"{'contender':46} {'files':>6} {'files/s':>8} {'median':>8} {'MB/s':>7} {'vs OpenSSH':>10} "
-        f"{'vs up.pool':>10}"
+        f"{'contender':46} {'files':>6} {'files/s':>8} {'median':>8} {'MB/s':>7} {'median':>7} "
+        f"{'vs OpenSSH':>10} {'vs up.pool':>10}"
     )
     print(f"{head} {'cpu ms/file':>11} {'sys':>4} {'bad':>4}")
     for r in rows:
         mark = "*" if r.files < files else ""
         print(
             f"{r.label + mark:46} {r.files:6d} {r.files_s:8.0f} {r.median_files_s:8.0f} {r.mb_s:7.1f} "
-            f"{ratio(r.vs_openssh):>10} {ratio(r.vs_upstream_pool):>10} {r.cpu_ms_per_file:11.3f} "
-            f"{r.sys_share:4.0%} {r.bad:4d}"
+            f"{r.median_mb_s:7.1f} {ratio(r.vs_openssh):>10} {ratio(r.vs_upstream_pool):>10} "
+            f"{r.cpu_ms_per_file:11.3f} {r.sys_share:4.0%} {r.bad:4d}"
         )
     print("vs OpenSSH: against OpenSSH's sftp in the same direction (get -r or put -r), same condition")
+    print("median: over the rounds, of the column before it (the other columns are from the best round)")
     print(
         "sys: the kernel's share of that client CPU (socket and file system calls); on some VMs the kernel's "
         "cost of writing a big file's fresh pages varies several-fold between runs, for any client"
