@@ -6,11 +6,11 @@
 Downloads read SRC_DIR on the server into the local DEST_DIR; uploads (fork-put, fork-bulk-op-put) write
 the local SRC_DIR to DEST_DIR on the server.
 
-Prints one JSON line {"name", "files", "seconds", "cpu", "sys"} (CPU in seconds; "sys" is the kernel's
-part of "cpu"): the transfer only (connection set-up
-included; interpreter start-up and imports excluded). FILE_LIST holds one path per line, relative to
-REMOTE_DIR: the whole set, or the subset a slow contender runs on (the benchmark writes it); the
-directory contenders (the fork's get_directory) list the tree themselves, as a user would.
+Prints one JSON line {"name", "files", "seconds", "cpu", "sys"}: the transfer only (connection set-up
+included; interpreter start-up and imports excluded); CPU in seconds, "sys" the kernel's part of "cpu".
+FILE_LIST holds one path per line, relative to REMOTE_DIR: the whole set, or the subset a slow contender
+runs on (the benchmark writes it); the directory contenders (the fork's get_directory) list the tree
+themselves, as a user would.
 The connection is AIRFLOW_CONN_SFTP_BENCH.
 """
 
