@@ -3,9 +3,9 @@
 One run of ``task_progress_view`` (tests/dags/task_progress_dags.py) through the real supervisor
 (LocalExecutor, api-server on 127.0.0.1, SimpleAuthManager with generated passwords). While its 2,000-item
 ``.iterate()`` task runs, a poller reads the plugin's progress endpoint, the test asks the task for a dump
-through the API, and a headless Chromium (Debian's, installed by ``forktool.stack.chromium``) logs in, opens the
-task instance page, opens the Progress tab and reads the bar, the counters and the failed items from the
-DOM, then presses the dump button. The same is read again after the run ended.
+through the API, and a headless Chromium (Debian's, installed by ``forktool.stack.chromium`` before the run)
+logs in, opens the task instance page, opens the Progress tab and reads the bar, the counters and the
+failed items from the DOM, then presses the dump button. The same is read again after the run ended.
 """
 
 from __future__ import annotations
@@ -146,60 +146,65 @@ def watched(stack) -> Watched:
 
 def watch(stack) -> Watched:
     """Run the DAG; read the API, ask for a dump and read the Progress view while it runs and after."""
-    w = Watched()
-    runner = threading.Thread(
-        target=lambda: setattr(w, "run", stack.run_dag(DAG_ID, conf={"sleep": SLEEP}, timeout=600)),
-        daemon=True,
-    )
-    runner.start()
-    deadline = time.monotonic() + 300
-    while not w.run_id:
-        assert time.monotonic() < deadline and runner.is_alive(), "the run did not start"
-        status, runs = call(stack, f"/api/v2/dags/{DAG_ID}/dagRuns")
-        if status == 200 and runs["dag_runs"]:
-            w.run_id = runs["dag_runs"][0]["dag_run_id"]
-        time.sleep(0.5)
+    # The view must find the task running (about 20 s): the browser is started (on a new machine apt
+    # installs Chromium first) and signed in before the run starts.
+    with Browser(width=1400, height=1000, timeout=90) as browser:
+        login(browser, stack, "/")
+        w = Watched()
+        runner = threading.Thread(
+            target=lambda: setattr(w, "run", stack.run_dag(DAG_ID, conf={"sleep": SLEEP}, timeout=600)),
+            daemon=True,
+        )
+        runner.start()
+        deadline = time.monotonic() + 300
+        while not w.run_id:
+            assert time.monotonic() < deadline and runner.is_alive(), "the run did not start"
+            status, runs = call(stack, f"/api/v2/dags/{DAG_ID}/dagRuns")
+            if status == 200 and runs["dag_runs"]:
+                w.run_id = runs["dag_runs"][0]["dag_run_id"]
+            time.sleep(0.5)
 
-    done = threading.Event()
+        done = threading.Event()
 
-    def poll() -> None:
-        while not done.is_set():
-            status, body = call(stack, ti_path(w.run_id) + "/progress")
-            if status == 200 and body["progress"]:
-                w.snapshots.append({**body["progress"], "ti_state": body["state"]})
-            if status == 200 and body["state"] in ("success", "failed"):
-                return
-            time.sleep(0.3)
+        def poll() -> None:
+            while not done.is_set():
+                status, body = call(stack, ti_path(w.run_id) + "/progress")
+                if status == 200 and body["progress"]:
+                    w.snapshots.append({**body["progress"], "ti_state": body["state"]})
+                if status == 200 and body["state"] in ("success", "failed"):
+                    return
+                time.sleep(0.3)
 
-    poller = threading.Thread(target=poll, daemon=True)
-    poller.start()
-    try:
-        while not (w.snapshots and w.snapshots[-1]["done"] > 0):
-            assert time.monotonic() < deadline, "no progress published"
-            time.sleep(0.2)
+        poller = threading.Thread(target=poll, daemon=True)
+        poller.start()
+        try:
+            while not (w.snapshots and w.snapshots[-1]["done"] > 0):
+                assert time.monotonic() < deadline, "no progress published"
+                time.sleep(0.2)
 
-        # A dump through the API, while the task runs.
-        status, request = call(stack, ti_path(w.run_id) + "/dump", method="POST")
-        assert status == 202, request
-        while True:
-            status, answer = call(stack, ti_path(w.run_id) + f"/dump?id={request['id']}")
-            if answer["status"] != "pending":
-                w.api_dump = answer
-                break
-            assert time.monotonic() < deadline, "no dump answer"
-            time.sleep(0.3)
+            # A dump through the API, while the task runs.
+            status, request = call(stack, ti_path(w.run_id) + "/dump", method="POST")
+            assert status == 202, request
+            while True:
+                status, answer = call(stack, ti_path(w.run_id) + f"/dump?id={request['id']}")
+                if answer["status"] != "pending":
+                    w.api_dump = answer
+                    break
+                assert time.monotonic() < deadline, "no dump answer"
+                time.sleep(0.3)
 
-        quote = urllib.parse.quote
-        page = f"/dags/{DAG_ID}/runs/{quote(w.run_id, safe='')}/tasks/{TASK_ID}"
-        with Browser(width=1400, height=1000, timeout=90) as browser:
-            login(browser, stack, page)
+            quote = urllib.parse.quote
+            page = f"/dags/{DAG_ID}/runs/{quote(w.run_id, safe='')}/tasks/{TASK_ID}"
             open_progress_tab(browser, stack, page)
             w.view_running, w.api_running = read_matching(browser, stack, w.run_id)
-            # The dump button of the view.
-            browser.evaluate(
-                "document.querySelector('iframe[title=\"Progress\"]').contentDocument"
-                ".getElementById('dump-button').click()"
+            # The dump button of the view: enabled only while the task runs.
+            frame = "document.querySelector('iframe[title=\"Progress\"]').contentDocument"
+            button = browser.evaluate(
+                f"(() => {{ const d = {frame}; return [d.getElementById('dump-button').disabled,"
+                " d.getElementById('dump-status').textContent]; })()"
             )
+            assert not button[0], f"the view found the task no longer running: {button[1]}"
+            browser.evaluate(f"{frame}.getElementById('dump-button').click()")
             w.view_dump_in_flight = browser.wait_for(
                 "(() => { const d = document.querySelector('iframe[title=\"Progress\"]').contentDocument;"
                 " return d.getElementById('dump-result').hidden ? null"
@@ -232,10 +237,10 @@ def watch(stack) -> Watched:
                 browser, stack, f"/dags/{DAG_ID}/runs/{quote(w.run_id, safe='')}/tasks/no_progress"
             )
             w.view_no_progress = browser.wait_for(READ_MESSAGE)
-    finally:
-        done.set()
-    assert w.run is not None, "the run did not finish"
-    return w
+        finally:
+            done.set()
+        assert w.run is not None, "the run did not finish"
+        return w
 
 
 def test_run_outcome(watched):
