@@ -206,8 +206,7 @@ def watch(stack) -> Watched:
             assert not button[0], f"the view found the task no longer running: {button[1]}"
             browser.evaluate(f"{frame}.getElementById('dump-button').click()")
             w.view_dump_in_flight = browser.wait_for(
-                "(() => { const d = document.querySelector('iframe[title=\"Progress\"]').contentDocument;"
-                " return d.getElementById('dump-result').hidden ? null"
+                f"(() => {{ const d = {frame}; return d.getElementById('dump-result').hidden ? null"
                 " : d.getElementById('dump-in-flight').textContent; })()",
                 timeout=60,
             )
