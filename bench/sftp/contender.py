@@ -215,14 +215,15 @@ def main() -> None:
 
         uvloop.install()
     profiler = cProfile.Profile() if args.profile else None
-    t0, c0, s0 = time.perf_counter(), time.process_time(), resource.getrusage(resource.RUSAGE_SELF).ru_stime
+    t0, r0 = time.perf_counter(), resource.getrusage(resource.RUSAGE_SELF)
     if profiler is not None:
         profiler.enable()
     files = CONTENDERS[args.name](args)
     if profiler is not None:
         profiler.disable()
-    seconds, cpu = time.perf_counter() - t0, time.process_time() - c0
-    system = resource.getrusage(resource.RUSAGE_SELF).ru_stime - s0
+    seconds, r1 = time.perf_counter() - t0, resource.getrusage(resource.RUSAGE_SELF)
+    system = r1.ru_stime - r0.ru_stime
+    cpu = r1.ru_utime - r0.ru_utime + system
     if profiler is not None:
         profiler.dump_stats(args.profile)
     print(
